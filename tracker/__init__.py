@@ -1,0 +1,86 @@
+"""tracker: scored mental-health questionnaires over time, for clinics and EHRs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask, send_from_directory
+from sqlalchemy.exc import OperationalError
+
+from tracker import config as config_module
+from tracker.extensions import api, db, migrate
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    """The application factory: one app per configuration (tests make many)."""
+    app = Flask(__name__, instance_relative_config=True)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.update(config_module.load(app.instance_path, overrides))
+    app.json.sort_keys = False
+
+    db.init_app(app)
+    migrate.init_app(
+        app,
+        db,
+        directory=str(Path(__file__).parent.parent / "migrations"),
+        render_as_batch=True,  # SQLite alters tables by copying them
+        compare_type=True,
+    )
+    with app.app_context():
+        from tracker.database import configure_engine
+
+        configure_engine(db.engine)
+
+    from tracker import models  # noqa: F401  (registers the tables)
+    from tracker.auth import session
+
+    session.init_app(app)
+    _register_api(app)
+    _register_errors(app)
+
+    from tracker.cli import cli
+
+    app.cli.add_command(cli)
+    return app
+
+
+def _register_api(app: Flask) -> None:
+    from tracker.api import auth, instruments, patients, responses
+    from tracker.api.guards import init_app as init_guards
+
+    api.init_app(
+        app,
+        spec_kwargs={
+            "info": {
+                "description": (
+                    "Scored PHQ-9, GAD-7 and PCL-5 responses over time. Errors are "
+                    "application/problem+json (RFC 9457). Cookie-authenticated writes "
+                    "need the X-CSRF-Token header from GET /api/v1/auth/me."
+                )
+            }
+        },
+    )
+    for module in (auth, instruments, patients, responses):
+        api.register_blueprint(module.blp)
+    init_guards(app)
+    _serve_swagger_assets(app)
+
+
+def _serve_swagger_assets(app: Flask) -> None:
+    """Serve Swagger UI from the installed bundle: the docs page needs no CDN."""
+    import swagger_ui_bundle
+
+    @app.get("/api/v1/docs/static/<path:filename>")
+    def swagger_static(filename: str):  # type: ignore[no-untyped-def]
+        return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename)
+
+
+def _register_errors(app: Flask) -> None:
+    from tracker.api.problems import problem
+
+    @app.errorhandler(OperationalError)
+    def database_unavailable(error: OperationalError):  # type: ignore[no-untyped-def]
+        db.session.rollback()
+        app.logger.warning("database unavailable: %s", type(error.orig).__name__)
+        return problem(503, "The database is unavailable; retry shortly.",
+                       headers={"Retry-After": "5"})

@@ -1,0 +1,79 @@
+"""Log in, log out, and who am I."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from flask import abort, session
+from flask_login import current_user, login_required, login_user, logout_user
+from flask_smorest import Blueprint
+from sqlalchemy import select
+
+from tracker.api.fields import Id, StrictSchema
+from tracker.auth import audit
+from tracker.auth.passwords import verify_password
+from tracker.auth.session import csrf_token, new_csrf_token
+from tracker.extensions import db
+from tracker.models import User
+
+blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Log in and out")
+
+
+class LoginSchema(StrictSchema):
+    email = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=254))
+    password = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=1024))
+
+
+class UserSchema(ma.Schema):
+    id = Id(dump_only=True)
+    email = ma.fields.String()
+    role = ma.fields.String()
+    patient_id = Id(allow_none=True)
+
+
+class MeSchema(UserSchema):
+    csrf_token = ma.fields.String(
+        metadata={"description": "Send as X-CSRF-Token on cookie-authenticated writes"}
+    )
+
+
+@blp.route("/login", methods=["POST"], endpoint="Login")
+@blp.arguments(LoginSchema)
+@blp.response(200, UserSchema)
+@blp.alt_response(401, description="Bad credentials (same answer for unknown email)")
+def login(credentials: dict) -> User:
+    """Start a session. Unknown email and wrong password get the same 401."""
+    email = credentials["email"].strip().lower()
+    user = db.session.scalar(select(User).where(User.email == email))
+    valid = verify_password(user.password_hash if user else None, credentials["password"])
+    if not valid or user is None or not user.active:
+        actor = ("user", str(user.id)) if user else ("anonymous", None)
+        audit.record_now("login_failed", resource_type="user", outcome="failure", actor=actor)
+        abort(401, "Email or password is wrong.")
+    login_user(user)
+    new_csrf_token()
+    audit.record_now("login", resource_type="user", resource_id=user.id)
+    return user
+
+
+@blp.route("/logout", methods=["POST"])
+@login_required
+@blp.response(204)
+def logout() -> None:
+    """End the session."""
+    audit.record_now("logout", resource_type="user", resource_id=current_user.id)
+    logout_user()
+    session.clear()
+
+
+@blp.route("/me", methods=["GET"])
+@login_required
+@blp.response(200, MeSchema)
+def me() -> dict:
+    """The logged-in user, with the CSRF token for cookie-authenticated writes."""
+    return {
+        "id": current_user.id,
+        "email": current_user.email,
+        "role": current_user.role,
+        "patient_id": current_user.patient_id,
+        "csrf_token": csrf_token(),
+    }

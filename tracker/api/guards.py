@@ -1,0 +1,41 @@
+"""Request checks that apply to every API route before any view runs."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, abort, request
+
+from tracker.auth.session import UNSAFE_METHODS
+
+JSON_MIMETYPES = ("application/json",)
+
+
+def _is_json(mimetype: str) -> bool:
+    return mimetype in JSON_MIMETYPES or (
+        mimetype.startswith("application/") and mimetype.endswith("+json")
+    )
+
+
+def require_json_body() -> None:
+    """A write with a body must say it is JSON (415), and must fit the limit (413)."""
+    if not request.path.startswith("/api/") or request.method not in UNSAFE_METHODS:
+        return
+    has_body = bool(request.content_length) or "chunked" in request.headers.get(
+        "Transfer-Encoding", ""
+    )
+    if has_body and not _is_json(request.mimetype):
+        abort(415, "Send the body as application/json.")
+    limit = request.max_content_length
+    if limit is not None and (request.content_length or 0) > limit:
+        abort(413, f"The body is larger than {limit} bytes.")
+
+
+def no_store(response: Response) -> Response:
+    """Patient data must not sit in shared or browser caches."""
+    if request.path.startswith("/api/v1/") and not request.path.startswith("/api/v1/docs"):
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(require_json_body)
+    app.after_request(no_store)

@@ -1,0 +1,111 @@
+"""RFC 9457 problem+json for every error the API returns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from flask import Response, current_app, json
+from flask_smorest import Api
+from werkzeug.exceptions import HTTPException
+from werkzeug.http import HTTP_STATUS_CODES
+
+PROBLEM_MIMETYPE = "application/problem+json"
+
+
+class ProblemSchema(ma.Schema):
+    """Documents the error body; responses are built by problem() directly."""
+
+    type = ma.fields.String(metadata={"description": "Problem type URI (about:blank)"})
+    title = ma.fields.String(metadata={"description": "HTTP status phrase"})
+    status = ma.fields.Integer()
+    detail = ma.fields.String()
+    errors = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.List(ma.fields.String()),
+        metadata={"description": "Field path → messages, for validation errors"},
+    )
+
+
+def problem(
+    status: int,
+    detail: str | None = None,
+    errors: dict[str, list[str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """One error body for the whole API, so clients parse a single shape."""
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": HTTP_STATUS_CODES.get(status, "Error"),
+        "status": status,
+        "detail": detail or HTTP_STATUS_CODES.get(status, "Error"),
+    }
+    if errors:
+        body["errors"] = errors
+    response = current_app.response_class(
+        json.dumps(body), status=status, mimetype=PROBLEM_MIMETYPE
+    )
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def flatten_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
+    """Turn marshmallow's nested messages into {"answers.3": [...]} field paths."""
+    flat: dict[str, list[str]] = {}
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            path = f"{prefix}.{key}" if prefix else str(key)
+            flat.update(flatten_errors(value, path))
+    elif isinstance(messages, list | tuple):
+        if all(isinstance(m, str) for m in messages):
+            flat[prefix or "_request"] = list(messages)
+        else:
+            for index, value in enumerate(messages):
+                flat.update(flatten_errors(value, f"{prefix}.{index}" if prefix else str(index)))
+    else:
+        flat[prefix or "_request"] = [str(messages)]
+    return flat
+
+
+# webargs nests messages under the request location; clients want the field.
+LOCATIONS = ("json", "query", "querystring", "headers", "form", "path", "view_args")
+
+
+def _strip_location(messages: dict) -> dict:
+    stripped: dict = {}
+    for location, fields in messages.items():
+        if location in LOCATIONS and isinstance(fields, dict):
+            stripped.update(fields)
+        else:
+            stripped[location] = fields
+    return stripped
+
+
+class ProblemApi(Api):
+    """flask-smorest Api whose error handler speaks problem+json."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def handle_http_exception(self, error: HTTPException) -> Response:
+        status = error.code or 500
+        data = getattr(error, "data", None) or {}
+        errors = None
+        detail = data.get("message") or error.description
+        if "errors" in data:
+            errors = flatten_errors(data["errors"])
+        elif "messages" in data:
+            errors = flatten_errors(_strip_location(data["messages"]))
+            if status == 400:
+                detail = "The request body is not valid JSON."
+            else:
+                detail = "The request has invalid fields: " + ", ".join(sorted(errors))
+        if status >= 500:
+            detail = HTTP_STATUS_CODES.get(status)
+        headers = dict(data.get("headers") or {})
+        allowed = getattr(error, "valid_methods", None)
+        if status == 405 and allowed:
+            headers["Allow"] = ", ".join(allowed)
+        if status == 401:
+            headers.setdefault("WWW-Authenticate", 'Bearer realm="tracker"')
+        return problem(status, detail, errors, headers)

@@ -1,0 +1,229 @@
+"""Questionnaire submissions: submit, list, read, amend, retract."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from flask import abort, request
+from flask_login import current_user, login_required
+from flask_smorest import Blueprint
+from sqlalchemy import and_, or_, select
+
+from tracker import instruments
+from tracker.api.fields import Id, StrictSchema
+from tracker.api.pagination import PageArgs, decode_cursor, encode_cursor, page_schema
+from tracker.api.patients import PATIENT_ID
+from tracker.auth import access, audit
+from tracker.extensions import db
+from tracker.models import Response
+from tracker.models.response import STATUSES
+from tracker.services import responses as service
+
+blp = Blueprint("responses", __name__, url_prefix="/api/v1", description="Questionnaire responses")
+
+RESPONSE_ID = "<int(max=2147483647):response_id>"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+class SubmissionSchema(StrictSchema):
+    instrument = ma.fields.String(
+        required=True, metadata={"description": "phq9, gad7 or pcl5", "example": "phq9"}
+    )
+    answers = ma.fields.Raw(
+        required=True,
+        metadata={
+            "description": "Item answers in item order; integers, null for a skipped item",
+            "type": "array",
+            "items": {"type": "integer", "nullable": True},
+            "example": [2, 1, 3, 0, 1, 2, 1, 0, 1],
+        },
+    )
+    completed_at = ma.fields.AwareDateTime(
+        required=True, format="iso", metadata={"description": "When the patient answered"}
+    )
+    series_id = Id(load_default=None, allow_none=True)
+    difficulty = ma.fields.Raw(
+        load_default=None,
+        metadata={"description": "PHQ-9 only: the unscored difficulty item, 0–3",
+                  "type": "integer", "nullable": True},
+    )
+
+
+class AmendSchema(StrictSchema):
+    answers = SubmissionSchema._declared_fields["answers"]
+    completed_at = ma.fields.AwareDateTime(format="iso", load_default=None)
+    difficulty = SubmissionSchema._declared_fields["difficulty"]
+    reason = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=1000))
+
+
+class ReasonSchema(StrictSchema):
+    reason = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=1000))
+
+
+class SeveritySchema(ma.Schema):
+    code = ma.fields.String()
+    label = ma.fields.String()
+
+
+class ResponseSchema(ma.Schema):
+    id = Id()
+    patient_id = Id()
+    instrument = ma.fields.String()
+    instrument_version = ma.fields.String()
+    answers = ma.fields.List(ma.fields.Integer(allow_none=True))
+    difficulty = ma.fields.Integer(allow_none=True)
+    total = ma.fields.Integer()
+    prorated = ma.fields.Boolean()
+    severity = ma.fields.Method("_severity", metadata={"type": "object"})
+    subscales = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
+    flags = ma.fields.List(ma.fields.String())
+    screen_positive = ma.fields.Boolean()
+    provisional_diagnosis = ma.fields.Boolean(allow_none=True)
+    completed_at = ma.fields.AwareDateTime()
+    recorded_at = ma.fields.AwareDateTime()
+    source = ma.fields.String()
+    entered_by = Id(allow_none=True)
+    status = ma.fields.String()
+    status_reason = ma.fields.String(allow_none=True)
+    series_id = Id(allow_none=True)
+    supersedes = Id(attribute="supersedes_id", allow_none=True)
+
+    def _severity(self, row: Response) -> dict:
+        band = next(b for b in instruments.get(row.instrument).bands if b.code == row.severity)
+        return {"code": band.code, "label": band.label}
+
+
+ResponsePageSchema = page_schema(ResponseSchema, "ResponsePageSchema")
+
+
+class ResponseListArgs(PageArgs):
+    instrument = ma.fields.String(validate=ma.validate.OneOf(instruments.codes()))
+    since = ma.fields.AwareDateTime(format="iso", metadata={"description": "completed_at ≥"})
+    until = ma.fields.AwareDateTime(format="iso", metadata={"description": "completed_at ≤"})
+    status = ma.fields.String(validate=ma.validate.OneOf(STATUSES))
+
+
+class IdempotencyHeader(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    key = ma.fields.String(
+        data_key=IDEMPOTENCY_HEADER,
+        load_default=None,
+        validate=ma.validate.Regexp(r"^[\x21-\x7e]{1,200}$", error="1–200 visible ASCII characters."),
+        metadata={"description": "Retry-safe submission: a repeat returns the first result"},
+    )
+
+
+def _invalid(error: service.SubmissionInvalid) -> None:
+    abort(422, errors=error.errors)
+
+
+def _visible_response(response_id: int, allowed: frozenset = access.READERS) -> Response:
+    row = db.session.get(Response, response_id)
+    if row is None:
+        audit.record_now("access_denied", resource_type="response", resource_id=response_id,
+                         outcome="not_found")
+        abort(404, "No such response.")
+    access.patient_for(row.patient_id, allowed)
+    return row
+
+
+@blp.route(f"/patients/{PATIENT_ID}/responses", methods=["POST"])
+@login_required
+@blp.arguments(IdempotencyHeader, location="headers", as_kwargs=True)
+@blp.arguments(SubmissionSchema)
+@blp.response(201, ResponseSchema)
+@blp.alt_response(200, schema=ResponseSchema, description="A repeat of an Idempotency-Key")
+@blp.alt_response(409, description="Idempotency-Key reused with a different body")
+def submit_response(data: dict, patient_id: int, key: str | None = None):  # type: ignore[no-untyped-def]
+    """Submit answers; the server scores them. Item 9 of PHQ-9 above 0 opens an alert."""
+    patient = access.patient_for(patient_id)
+    submission = service.Submission(patient_id=patient.id, **data)
+    try:
+        row, created = service.submit(submission, current_user, key)
+    except service.SubmissionInvalid as error:
+        _invalid(error)
+    except service.SubmissionConflict as error:
+        abort(409, str(error))
+    return row, 201 if created else 200
+
+
+@blp.route(f"/patients/{PATIENT_ID}/responses", methods=["GET"])
+@login_required
+@blp.arguments(ResponseListArgs, location="query")
+@blp.response(200, ResponsePageSchema)
+def list_responses(args: dict, patient_id: int) -> dict:
+    """A patient's responses, newest first, every status unless filtered."""
+    patient = access.patient_for(patient_id)
+    query = select(Response).where(Response.patient_id == patient.id)
+    if "instrument" in args:
+        query = query.where(Response.instrument == args["instrument"])
+    if "status" in args:
+        query = query.where(Response.status == args["status"])
+    if "since" in args:
+        query = query.where(Response.completed_at >= args["since"])
+    if "until" in args:
+        query = query.where(Response.completed_at <= args["until"])
+    if args["cursor"]:
+        try:
+            at, after_id = decode_cursor(args["cursor"], (str, int))
+            at = ma.fields.AwareDateTime(format="iso").deserialize(at)
+        except ma.ValidationError:
+            abort(422, errors={"cursor": ["Not a valid cursor."]})
+        query = query.where(
+            or_(
+                Response.completed_at < at,
+                and_(Response.completed_at == at, Response.id < after_id),
+            )
+        )
+    limit = args["limit"]
+    query = query.order_by(Response.completed_at.desc(), Response.id.desc()).limit(limit + 1)
+    rows = list(db.session.scalars(query))
+    page = rows[:limit]
+    next_cursor = None
+    if len(rows) > limit:
+        last = page[-1]
+        next_cursor = encode_cursor([last.completed_at.isoformat(), last.id])
+    audit.record_now("read", resource_type="response", patient_id=patient.id)
+    return {"items": page, "next_cursor": next_cursor}
+
+
+@blp.route(f"/responses/{RESPONSE_ID}", methods=["GET"])
+@login_required
+@blp.response(200, ResponseSchema)
+def get_response(response_id: int) -> Response:
+    """One response, whatever its status."""
+    row = _visible_response(response_id)
+    audit.record_now("read", resource_type="response", resource_id=row.id,
+                     patient_id=row.patient_id)
+    return row
+
+
+@blp.route(f"/responses/{RESPONSE_ID}/amend", methods=["POST"])
+@login_required
+@blp.arguments(AmendSchema)
+@blp.response(201, ResponseSchema)
+@blp.alt_response(409, description="The response is no longer final")
+def amend_response(data: dict, response_id: int) -> Response:
+    """Correct answers: a new response supersedes this one, which becomes amended."""
+    original = _visible_response(response_id, access.CARERS)
+    try:
+        return service.amend(original, actor=current_user, **data)
+    except service.SubmissionInvalid as error:
+        _invalid(error)
+    except service.SubmissionConflict as error:
+        abort(409, str(error))
+
+
+@blp.route(f"/responses/{RESPONSE_ID}/entered-in-error", methods=["POST"])
+@login_required
+@blp.arguments(ReasonSchema)
+@blp.response(200, ResponseSchema)
+@blp.alt_response(409, description="An amended response cannot be retracted")
+def retract_response(data: dict, response_id: int) -> Response:
+    """Mark a mistaken entry: still readable, left out of trends."""
+    row = _visible_response(response_id, access.CARERS)
+    try:
+        return service.mark_entered_in_error(row, data["reason"])
+    except service.SubmissionConflict as error:
+        abort(409, str(error))

@@ -1,0 +1,82 @@
+"""The one place that decides who may see and change a patient's record.
+
+admin: every patient; clinician: patients on their care team; patient user:
+only their own record. A patient the caller may not see is a 404, so ids
+cannot be probed; a visible patient the caller may not change is a 403.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from flask import abort
+from flask_login import current_user
+from sqlalchemy import ColumnElement, exists, false, true
+
+from tracker.auth import audit
+from tracker.extensions import db
+from tracker.models import CareTeamMember, Patient, User
+
+
+class Relation(str, Enum):
+    ADMIN = "admin"
+    CARE_TEAM = "care_team"
+    SELF = "self"
+
+
+READERS = frozenset(Relation)
+CARERS = frozenset({Relation.ADMIN, Relation.CARE_TEAM})
+
+
+def relation_to(user: User, patient_id: int) -> Relation | None:
+    """How the user stands to the patient, or None when the record is not theirs to see."""
+    if user.role == "admin":
+        return Relation.ADMIN
+    if user.role == "patient":
+        return Relation.SELF if user.patient_id == patient_id else None
+    if user.role == "clinician":
+        member = db.session.get(CareTeamMember, (patient_id, user.id))
+        return Relation.CARE_TEAM if member else None
+    return None
+
+
+def visible_patients_clause(user: User) -> ColumnElement[bool]:
+    """A WHERE clause on patient.id restricting a query to what the user may see."""
+    if user.role == "admin":
+        return true()
+    if user.role == "patient":
+        return Patient.id == user.patient_id if user.patient_id else false()
+    if user.role == "clinician":
+        return exists().where(
+            CareTeamMember.patient_id == Patient.id, CareTeamMember.user_id == user.id
+        )
+    return false()
+
+
+def patient_for(patient_id: int, allowed: frozenset[Relation] = READERS) -> Patient:
+    """Load a patient the current user may act on, or abort 404/403 with an audit record."""
+    patient = db.session.get(Patient, patient_id)
+    relation = relation_to(current_user, patient_id) if patient else None
+    if patient is None or relation is None:
+        audit.record_now(
+            "access_denied",
+            resource_type="patient",
+            resource_id=patient_id,
+            patient_id=patient_id if patient else None,
+            outcome="not_found",
+        )
+        abort(404, "No such patient.")
+    if relation not in allowed:
+        audit.record_now(
+            "access_denied", resource_type="patient", resource_id=patient_id,
+            patient_id=patient_id, outcome="forbidden",
+        )
+        abort(403, "You may see this patient's record but not do this to it.")
+    return patient
+
+
+def require_role(*roles: str) -> None:
+    """Abort 403 (audited) unless the current user has one of the roles."""
+    if current_user.role not in roles:
+        audit.record_now("access_denied", outcome="forbidden")
+        abort(403, "Your role may not do this.")

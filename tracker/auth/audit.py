@@ -1,0 +1,48 @@
+"""The one place that writes the audit trail. Never pass answers, scores or names here."""
+
+from __future__ import annotations
+
+from flask import g, has_request_context, request
+from flask_login import current_user
+
+from tracker.extensions import db
+from tracker.models import AuditEvent
+
+
+def _actor() -> tuple[str, str | None]:
+    if has_request_context() and current_user and current_user.is_authenticated:
+        return "user", str(current_user.id)
+    if has_request_context():
+        return "anonymous", None
+    return "system", None
+
+
+def record(
+    action: str,
+    resource_type: str | None = None,
+    resource_id: object = None,
+    patient_id: int | None = None,
+    outcome: str = "success",
+    actor: tuple[str, str | None] | None = None,
+) -> AuditEvent:
+    """Add an audit event to the current transaction: it commits or rolls back with the work."""
+    actor_type, actor_id = actor or _actor()
+    event = AuditEvent(
+        actor_type=actor_type,
+        actor_id=actor_id,
+        action=action,
+        resource_type=resource_type,
+        resource_id=None if resource_id is None else str(resource_id),
+        patient_id=patient_id,
+        outcome=outcome,
+        remote_addr=request.remote_addr if has_request_context() else None,
+        request_id=g.get("request_id") if has_request_context() else None,
+    )
+    db.session.add(event)
+    return event
+
+
+def record_now(action: str, **fields: object) -> None:
+    """Record and commit at once: for reads, denials and failed logins, which write nothing else."""
+    record(action, **fields)  # type: ignore[arg-type]
+    db.session.commit()

@@ -1,0 +1,74 @@
+"""Cookie sessions: loading the user, request ids, and the CSRF header rule."""
+
+from __future__ import annotations
+
+import hmac
+import re
+import secrets
+import uuid
+
+from flask import Flask, Response, abort, g, request, session
+from flask_login import current_user
+
+from tracker.extensions import db, login_manager
+from tracker.models import User
+
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+CSRF_HEADER = "X-CSRF-Token"
+# Unsafe requests that may come without a session (and so without a CSRF token).
+CSRF_EXEMPT_ENDPOINTS = frozenset({"auth.Login"})
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    if not user_id.isdigit() or int(user_id) > 2**31 - 1:
+        return None
+    return db.session.get(User, int(user_id))
+
+
+@login_manager.unauthorized_handler
+def unauthorized() -> Response:
+    abort(401, "Log in first.")
+
+
+def new_csrf_token() -> str:
+    """A fresh per-session token; rotated at each login."""
+    token = secrets.token_urlsafe(32)
+    session["csrf_token"] = token
+    return token
+
+
+def csrf_token() -> str:
+    return session.get("csrf_token") or new_csrf_token()
+
+
+def _assign_request_id() -> None:
+    supplied = request.headers.get("X-Request-ID", "")
+    g.request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
+
+
+def _check_csrf() -> None:
+    """A cookie-authenticated unsafe request must echo the session's CSRF token."""
+    if request.method not in UNSAFE_METHODS or request.endpoint in CSRF_EXEMPT_ENDPOINTS:
+        return
+    if not current_user.is_authenticated:
+        return  # the view answers 401
+    sent = request.headers.get(CSRF_HEADER, "")
+    expected = session.get("csrf_token", "")
+    if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+        abort(403, f"Missing or wrong {CSRF_HEADER} header (get it from GET /api/v1/auth/me).")
+
+
+def _echo_request_id(response: Response) -> Response:
+    if "request_id" in g:
+        response.headers["X-Request-ID"] = g.request_id
+    return response
+
+
+def init_app(app: Flask) -> None:
+    login_manager.init_app(app)
+    login_manager.session_protection = "basic"
+    app.before_request(_assign_request_id)
+    app.before_request(_check_csrf)
+    app.after_request(_echo_request_id)

@@ -1,0 +1,78 @@
+"""Settings read from the environment, so one build runs as demo, test or production."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ENVIRONMENTS = ("development", "production", "test")
+
+
+class ConfigError(RuntimeError):
+    """Raised at start-up when the environment cannot give a safe configuration."""
+
+
+def default_sqlite_url(instance_path: str) -> str:
+    return "sqlite:///" + str(Path(instance_path) / "tracker.db")
+
+
+def load(instance_path: str, overrides: dict | None = None) -> dict:
+    """Build the Flask config; refuse to start production without a real secret."""
+    overrides = dict(overrides or {})
+    env = overrides.get("TRACKER_ENV") or os.environ.get("TRACKER_ENV", "development")
+    if env not in ENVIRONMENTS:
+        raise ConfigError(f"TRACKER_ENV must be one of {', '.join(ENVIRONMENTS)}, not {env!r}")
+    secret = overrides.get("SECRET_KEY") or os.environ.get("SECRET_KEY")
+    if not secret:
+        if env == "production":
+            raise ConfigError("SECRET_KEY must be set when TRACKER_ENV=production")
+        secret = "dev-only-not-secret"
+    url = (
+        overrides.get("SQLALCHEMY_DATABASE_URI")
+        or os.environ.get("DATABASE_URL")
+        or default_sqlite_url(instance_path)
+    )
+    config = {
+        "TRACKER_ENV": env,
+        "SECRET_KEY": secret,
+        "SQLALCHEMY_DATABASE_URI": url,
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(url),
+        # Bodies larger than this are refused with 413 before any parsing.
+        "MAX_CONTENT_LENGTH": 64 * 1024,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": env == "production",
+        "REMEMBER_COOKIE_SECURE": env == "production",
+        # argon2id cost; tests lower it so the suite stays fast.
+        "PASSWORD_HASH_TIME_COST": 3,
+        "PASSWORD_HASH_MEMORY_COST": 65536,
+        # Future tolerance for completed_at (API.md: 5 minutes).
+        "COMPLETED_AT_MAX_FUTURE_SECONDS": 300,
+        "API_TITLE": "tracker",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/api/v1",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "OPENAPI_SWAGGER_UI_PATH": "docs",
+        "OPENAPI_SWAGGER_UI_URL": "/api/v1/docs/static/",
+        "JSON_SORT_KEYS": False,
+    }
+    if env == "test":
+        config["PASSWORD_HASH_TIME_COST"] = 1
+        config["PASSWORD_HASH_MEMORY_COST"] = 1024
+    config.update(overrides)
+    return config
+
+
+def engine_options(url: str) -> dict:
+    """Engine settings per backend: a waiting SQLite writer, a self-healing PG pool."""
+    # hide_parameters: a failed statement's error must not carry answers into the logs.
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 30}, "hide_parameters": True}
+    return {
+        "pool_pre_ping": True,
+        "pool_size": 5,
+        "max_overflow": 5,
+        "pool_timeout": 10,
+        "hide_parameters": True,
+    }

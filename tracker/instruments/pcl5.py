@@ -1,0 +1,192 @@
+"""PCL-5 (PTSD Checklist for DSM-5), code ``pcl5``, version ``1``.
+
+Sources: instruments.md "Decisions" (PCL-5 table) and the fact sheet §4.1
+(instructions, item texts, options, clusters), §4.2 (scoring) and §7.1 (LOINC).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .base import Band, Codes, Instrument, Item, Option, Subscale, Thresholds
+
+__all__ = ["PCL5", "provisional_ptsd"]
+
+# Options 0–4 (Weathers 2013; CamCOPS pcl5.xml a0–a4, fact sheet §4.1).
+# No LOINC answer codes were found for the PCL-5 (fact sheet §4.1, §7.1).
+SEVERITY_OPTIONS: tuple[Option, ...] = (
+    Option(0, "Not at all"),  # Weathers 2013
+    Option(1, "A little bit"),  # Weathers 2013
+    Option(2, "Moderately"),  # Weathers 2013
+    Option(3, "Quite a bit"),  # Weathers 2013
+    Option(4, "Extremely"),  # Weathers 2013
+)
+
+# DSM-5 clusters (DSM-5; CamCOPS pcl5.py num_symptomatic_b/c/d/e; fact sheet §4.2).
+CLUSTER_B = (1, 2, 3, 4, 5)  # DSM-5: intrusion, items 1–5
+CLUSTER_C = (6, 7)  # DSM-5: avoidance, items 6–7
+CLUSTER_D = (8, 9, 10, 11, 12, 13, 14)  # DSM-5: negative cognitions/mood, items 8–14
+CLUSTER_E = (15, 16, 17, 18, 19, 20)  # DSM-5: arousal/reactivity, items 15–20
+
+_ENDORSED_AT = 2  # Weathers 2013; CamCOPS pcl5.py line 226 (value >= 2, "Moderately")
+# Minimum endorsed items per cluster (Weathers 2013; CamCOPS pcl5.py ptsd()).
+_CLUSTER_MINIMA: tuple[tuple[tuple[int, ...], int], ...] = (
+    (CLUSTER_B, 1),  # Weathers 2013: >= 1 B
+    (CLUSTER_C, 1),  # Weathers 2013: >= 1 C
+    (CLUSTER_D, 2),  # Weathers 2013: >= 2 D
+    (CLUSTER_E, 2),  # Weathers 2013: >= 2 E
+)
+
+
+def provisional_ptsd(answers: Sequence[int | None]) -> bool:
+    """PCL-5 provisional DSM-5 PTSD diagnosis by the cluster rule.
+
+    An item counts when rated >= 2; at least 1 B, 1 C, 2 D and 2 E items must
+    count (Weathers 2013; CamCOPS ``ptsd()``). A skipped item never counts,
+    so prorating never creates a diagnosis. Criteria A, F, G and H are not
+    assessed by the 20 items (fact sheet §4.2), hence "provisional".
+    """
+
+    def endorsed(number: int) -> bool:
+        value = answers[number - 1]
+        return value is not None and value >= _ENDORSED_AT
+
+    return all(sum(endorsed(n) for n in cluster) >= minimum for cluster, minimum in _CLUSTER_MINIMA)
+
+
+PCL5 = Instrument(
+    code="pcl5",
+    name="PCL-5",
+    title="PTSD Checklist for DSM-5",
+    version="1",  # project convention (instruments.md Decisions)
+    # Instructions: VA form as stored in CamCOPS pcl5.xml, with CamCOPS's change
+    # "circle one of the numbers" → "choose one of the answers" (fact sheet §4.1).
+    instructions=(
+        "Below is a list of problems that people sometimes have in response to a very "
+        "stressful experience. Please read each problem carefully and then choose one of the "
+        "answers to indicate how much you have been bothered by that problem in the past "
+        "month."
+    ),
+    stem="In the past month, how much were you bothered by:",  # fact sheet §4.1
+    recall_period="1 month",  # Weathers 2013; VA (fact sheet §4.2)
+    # Items 1–20 in form order; texts from CamCOPS pcl5.xml / VA form (fact sheet
+    # §4.1), with CamCOPS's typos fixed: item 4 has its space, item 10 its "?".
+    # No item LOINC codes were found (fact sheet §7.1), so loinc is None.
+    items=(
+        Item(
+            1,
+            "Repeated, disturbing, and unwanted memories of the stressful experience?",
+            SEVERITY_OPTIONS,
+        ),
+        Item(2, "Repeated, disturbing dreams of the stressful experience?", SEVERITY_OPTIONS),
+        Item(
+            3,
+            "Suddenly feeling or acting as if the stressful experience were actually happening "
+            "again (as if you were actually back there reliving it)?",
+            SEVERITY_OPTIONS,
+        ),
+        Item(
+            4,
+            "Feeling very upset when something reminded you of the stressful experience?",
+            SEVERITY_OPTIONS,
+        ),
+        Item(
+            5,
+            "Having strong physical reactions when something reminded you of the stressful "
+            "experience (for example, heart pounding, trouble breathing, sweating)?",
+            SEVERITY_OPTIONS,
+        ),
+        Item(
+            6,
+            "Avoiding memories, thoughts, or feelings related to the stressful experience?",
+            SEVERITY_OPTIONS,
+        ),
+        Item(
+            7,
+            "Avoiding external reminders of the stressful experience (for example, people, "
+            "places, conversations, activities, objects, or situations)?",
+            SEVERITY_OPTIONS,
+        ),
+        Item(
+            8,
+            "Trouble remembering important parts of the stressful experience?",
+            SEVERITY_OPTIONS,
+        ),
+        Item(
+            9,
+            "Having strong negative beliefs about yourself, other people, or the world (for "
+            "example, having thoughts such as: I am bad, there is something seriously wrong "
+            "with me, no one can be trusted, the world is completely dangerous)?",
+            SEVERITY_OPTIONS,
+        ),
+        Item(
+            10,
+            "Blaming yourself or someone else for the stressful experience or what happened "
+            "after it?",
+            SEVERITY_OPTIONS,
+        ),
+        Item(
+            11,
+            "Having strong negative feelings such as fear, horror, anger, guilt, or shame?",
+            SEVERITY_OPTIONS,
+        ),
+        Item(12, "Loss of interest in activities that you used to enjoy?", SEVERITY_OPTIONS),
+        Item(13, "Feeling distant or cut off from other people?", SEVERITY_OPTIONS),
+        Item(
+            14,
+            "Trouble experiencing positive feelings (for example, being unable to feel "
+            "happiness or have loving feelings for people close to you)?",
+            SEVERITY_OPTIONS,
+        ),
+        Item(
+            15,
+            "Irritable behavior, angry outbursts, or acting aggressively?",
+            SEVERITY_OPTIONS,
+        ),
+        # Item 16 (risk-taking/self-harm) is a symptom item only: no flag rule was
+        # found (fact sheet §0) and the Decisions table sets none, so no flag.
+        Item(
+            16,
+            "Taking too many risks or doing things that could cause you harm?",
+            SEVERITY_OPTIONS,
+        ),
+        Item(17, 'Being "superalert" or watchful or on guard?', SEVERITY_OPTIONS),
+        Item(18, "Feeling jumpy or easily startled?", SEVERITY_OPTIONS),
+        Item(19, "Having difficulty concentrating?", SEVERITY_OPTIONS),
+        Item(20, "Trouble falling or staying asleep?", SEVERITY_OPTIONS),
+    ),
+    # No official bands (fact sheet §4.3); the only line is the cut-off at 33
+    # (VA; CamCOPS tracker line), so two bands split there.
+    bands=(
+        Band("below_cutoff", "Below provisional cut-off", 0, 32),  # VA; CamCOPS line at 33
+        Band("probable_ptsd", "Probable PTSD (provisional)", 33, 80),  # VA; CamCOPS; max 4×20
+    ),
+    subscales=(
+        Subscale("B", "Cluster B: intrusion", CLUSTER_B),  # DSM-5; fact sheet §4.2
+        Subscale("C", "Cluster C: avoidance", CLUSTER_C),  # DSM-5; fact sheet §4.2
+        Subscale("D", "Cluster D: negative cognitions and mood", CLUSTER_D),  # DSM-5; §4.2
+        Subscale("E", "Cluster E: arousal and reactivity", CLUSTER_E),  # DSM-5; §4.2
+    ),
+    thresholds=Thresholds(
+        cutoff=33,  # VA (31–33; 33 as the single value, as CamCOPS does)
+        mcid=10,  # VA (10 points = clinically meaningful improvement)
+        reliable_change=15,  # Marx 2022 (empirical PCL-5 RCI, sample 1)
+        remission_below=33,  # project convention (instruments.md Decisions): below cut-off
+        response_fall_fraction=0.5,  # project convention (instruments.md Decisions)
+    ),
+    codes=Codes(
+        panel="101697-1",  # LOINC (fact sheet §7.1; LOINC calls it "civilian version")
+        total="101698-9",  # LOINC (fact sheet §7.1)
+        answer_list=None,  # none found (fact sheet §4.1)
+    ),
+    # Project convention (instruments.md Decisions): at most 2 of 20 items may be
+    # null; the total is then prorated round(sum × 20 / answered), halves up.
+    max_missing=2,
+    flag_rules=(),  # none: item 16 has no flag rule (see the item above)
+    provisional_rule=provisional_ptsd,  # Weathers 2013; CamCOPS pcl5.py ptsd()
+    # Licence: fact sheet §1 (CamCOPS pcl5.rst; VA National Center for PTSD).
+    licence=(
+        "Public domain: a work of the US Government (VA National Center for PTSD); "
+        "Weathers et al. 2013."
+    ),
+)

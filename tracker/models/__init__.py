@@ -1,0 +1,17 @@
+"""SQLAlchemy models; importing this module registers every table on the metadata."""
+
+from tracker.models.alert import Alert
+from tracker.models.audit import AuditEvent
+from tracker.models.patient import CareTeamMember, Patient, PatientIdentifier
+from tracker.models.response import Response
+from tracker.models.user import User
+
+__all__ = [
+    "Alert",
+    "AuditEvent",
+    "CareTeamMember",
+    "Patient",
+    "PatientIdentifier",
+    "Response",
+    "User",
+]

@@ -1,0 +1,59 @@
+"""Scored questionnaire responses: append-only, corrected only by superseding rows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tracker.extensions import db
+from tracker.models.types import UTCDateTime, utcnow
+
+STATUSES = ("final", "amended", "entered-in-error")
+SOURCES = ("patient", "clinician", "import")
+
+
+class Response(db.Model):
+    __tablename__ = "response"
+    __table_args__ = (
+        CheckConstraint("status IN ('final', 'amended', 'entered-in-error')", name="status"),
+        CheckConstraint("source IN ('patient', 'clinician', 'import')", name="source"),
+        # A retried submission finds its first row through this constraint.
+        UniqueConstraint("idempotency_actor", "idempotency_key"),
+        Index("ix_response_patient_completed", "patient_id", "completed_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"))
+    instrument: Mapped[str] = mapped_column(String(32))
+    instrument_version: Mapped[str] = mapped_column(String(16))
+    answers: Mapped[list] = mapped_column(JSON)
+    difficulty: Mapped[int | None] = mapped_column(Integer)
+    total: Mapped[int] = mapped_column(Integer)
+    prorated: Mapped[bool] = mapped_column(default=False)
+    severity: Mapped[str] = mapped_column(String(32))
+    subscales: Mapped[dict] = mapped_column(JSON)
+    flags: Mapped[list] = mapped_column(JSON)
+    screen_positive: Mapped[bool]
+    provisional_diagnosis: Mapped[bool | None]
+    completed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    source: Mapped[str] = mapped_column(String(16))
+    entered_by: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    status: Mapped[str] = mapped_column(String(20), default="final")
+    status_reason: Mapped[str | None] = mapped_column(String(1000))
+    supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("response.id"), unique=True)
+    series_id: Mapped[int | None] = mapped_column(Integer)
+    idempotency_actor: Mapped[str | None] = mapped_column(String(64))
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    # Fingerprint of the submitted body, to tell a retry from a different request.
+    request_fingerprint: Mapped[str | None] = mapped_column(String(64))

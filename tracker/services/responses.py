@@ -1,0 +1,252 @@
+"""Submitting, amending and retracting questionnaire responses.
+
+Every change is one transaction holding the response, its alert and its
+audit event. Nothing here deletes: a correction supersedes, a mistake is
+marked entered-in-error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from tracker import instruments
+from tracker.auth import audit
+from tracker.extensions import db
+from tracker.instruments import Instrument, InvalidAnswers
+from tracker.models import Alert, Response, User
+from tracker.models.types import utcnow
+
+SUICIDAL_IDEATION = "suicidal_ideation"
+
+
+class SubmissionInvalid(Exception):
+    """The submission breaks a rule; ``errors`` names the fields (→ 422)."""
+
+    def __init__(self, errors: dict[str, list[str]]):
+        super().__init__("invalid submission")
+        self.errors = errors
+
+
+class SubmissionConflict(Exception):
+    """The request clashes with stored state (→ 409)."""
+
+
+@dataclass(frozen=True)
+class Submission:
+    patient_id: int
+    instrument: str
+    answers: list
+    completed_at: datetime
+    series_id: int | None = None
+    difficulty: int | None = None
+
+    def fingerprint(self) -> str:
+        """Tells a retried request from a different one under the same Idempotency-Key."""
+        canonical = json.dumps(
+            [
+                self.patient_id,
+                self.instrument,
+                self.answers,
+                self.completed_at.timestamp(),
+                self.series_id,
+                self.difficulty,
+            ],
+            separators=(",", ":"),
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _instrument(code: str) -> Instrument:
+    try:
+        return instruments.get(code)
+    except KeyError:
+        raise SubmissionInvalid(
+            {"instrument": [f"Must be one of: {', '.join(instruments.codes())}."]}
+        ) from None
+
+
+def _check_completed_at(completed_at: datetime, field: str = "completed_at") -> None:
+    limit = timedelta(seconds=current_app.config["COMPLETED_AT_MAX_FUTURE_SECONDS"])
+    if completed_at - utcnow() > limit:
+        raise SubmissionInvalid({field: ["Must not be more than 5 minutes in the future."]})
+
+
+def _check_series(patient_id: int, series_id: int | None) -> None:
+    # Treatment series arrive with their own table; until then no id can match.
+    if series_id is not None:
+        raise SubmissionInvalid(
+            {"series_id": ["No treatment series with this id for this patient."]}
+        )
+
+
+def _scored_row(
+    submission: Submission, instrument: Instrument, actor: User, source: str
+) -> Response:
+    """Validate and score, collecting every field error before refusing."""
+    errors: dict[str, list[str]] = {}
+    result = None
+    try:
+        result = instruments.score(instrument, submission.answers)
+    except InvalidAnswers as invalid:
+        errors.update(invalid.errors)
+    try:
+        difficulty = instruments.validate_difficulty(submission.difficulty, instrument)
+    except InvalidAnswers as invalid:
+        errors.update(invalid.errors)
+    try:
+        _check_completed_at(submission.completed_at)
+        _check_series(submission.patient_id, submission.series_id)
+    except SubmissionInvalid as invalid:
+        errors.update(invalid.errors)
+    if errors or result is None:
+        raise SubmissionInvalid(errors)
+    return Response(
+        patient_id=submission.patient_id,
+        instrument=instrument.code,
+        instrument_version=instrument.version,
+        answers=list(submission.answers),
+        difficulty=difficulty,
+        total=result.total,
+        prorated=result.prorated,
+        severity=result.severity.code,
+        subscales=dict(result.subscales),
+        flags=list(result.flags),
+        screen_positive=result.screen_positive,
+        provisional_diagnosis=result.provisional_diagnosis,
+        completed_at=submission.completed_at,
+        recorded_at=utcnow(),
+        source=source,
+        entered_by=actor.id,
+        status="final",
+        series_id=submission.series_id,
+    )
+
+
+def _raise_alerts(row: Response) -> None:
+    """A response that reports thoughts of self-harm must reach a clinician."""
+    if SUICIDAL_IDEATION in row.flags:
+        db.session.add(
+            Alert(patient_id=row.patient_id, response_id=row.id, kind=SUICIDAL_IDEATION)
+        )
+
+
+def _replay(actor_key: str, key: str, fingerprint: str) -> Response | None:
+    previous = db.session.scalar(
+        select(Response).where(
+            Response.idempotency_actor == actor_key, Response.idempotency_key == key
+        )
+    )
+    if previous is not None and previous.request_fingerprint != fingerprint:
+        raise SubmissionConflict("This Idempotency-Key was used for a different submission.")
+    return previous
+
+
+def submit(
+    submission: Submission, actor: User, idempotency_key: str | None = None
+) -> tuple[Response, bool]:
+    """Score and store a submission; returns (row, created).
+
+    A repeat of an Idempotency-Key returns the first row with created=False.
+    The database's unique constraint decides races, not a prior read.
+    """
+    instrument = _instrument(submission.instrument)
+    actor_key = f"user:{actor.id}"
+    fingerprint = submission.fingerprint()
+    if idempotency_key is not None:
+        previous = _replay(actor_key, idempotency_key, fingerprint)
+        if previous is not None:
+            audit.record_now("read", "response", previous.id, previous.patient_id)
+            return previous, False
+    source = "patient" if actor.role == "patient" else "clinician"
+    row = _scored_row(submission, instrument, actor, source)
+    row.idempotency_actor = actor_key if idempotency_key else None
+    row.idempotency_key = idempotency_key
+    row.request_fingerprint = fingerprint
+    db.session.add(row)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        previous = _replay(actor_key, idempotency_key, fingerprint) if idempotency_key else None
+        if previous is None:
+            raise
+        audit.record_now("read", "response", previous.id, previous.patient_id)
+        return previous, False
+    _raise_alerts(row)
+    audit.record("create", "response", row.id, row.patient_id)
+    db.session.commit()
+    return row, True
+
+
+def amend(
+    original: Response,
+    answers: list,
+    reason: str,
+    actor: User,
+    completed_at: datetime | None = None,
+    difficulty: int | None = None,
+) -> Response:
+    """Store corrected answers as a new response that supersedes the original.
+
+    Only a final response can be amended; of two concurrent amendments one
+    wins and the other gets SubmissionConflict.
+    """
+    if original.status != "final":
+        raise SubmissionConflict(f"Only a final response can be amended (this one is {original.status}).")
+    submission = Submission(
+        patient_id=original.patient_id,
+        instrument=original.instrument,
+        answers=answers,
+        completed_at=completed_at or original.completed_at,
+        series_id=None,
+        difficulty=difficulty,
+    )
+    row = _scored_row(submission, _instrument(original.instrument), actor, "clinician")
+    row.series_id = original.series_id
+    row.supersedes_id = original.id
+    claimed = db.session.execute(
+        update(Response)
+        .where(Response.id == original.id, Response.status == "final")
+        .values(status="amended", status_reason=reason)
+    ).rowcount
+    if claimed != 1:
+        db.session.rollback()
+        raise SubmissionConflict("This response was amended or retracted by someone else.")
+    db.session.add(row)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        raise SubmissionConflict("This response was already amended.") from None
+    _raise_alerts(row)
+    audit.record("update", "response", original.id, original.patient_id)
+    audit.record("create", "response", row.id, row.patient_id)
+    db.session.commit()
+    return row
+
+
+def mark_entered_in_error(row: Response, reason: str) -> Response:
+    """Retract a mistaken entry: it stays readable but leaves every trend."""
+    if row.status == "entered-in-error":
+        return row
+    if row.status != "final":
+        raise SubmissionConflict("An amended response is superseded; retract its newest version.")
+    changed = db.session.execute(
+        update(Response)
+        .where(Response.id == row.id, Response.status == "final")
+        .values(status="entered-in-error", status_reason=reason)
+    ).rowcount
+    if changed != 1:
+        db.session.rollback()
+        raise SubmissionConflict("This response was changed by someone else; reload it.")
+    audit.record("update", "response", row.id, row.patient_id)
+    db.session.commit()
+    db.session.refresh(row)
+    return row
