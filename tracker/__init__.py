@@ -8,7 +8,8 @@ from flask import Flask, send_from_directory
 from sqlalchemy.exc import OperationalError
 
 from tracker import config as config_module
-from tracker.extensions import api, db, migrate
+from tracker import extensions
+from tracker.extensions import db, migrate
 
 
 def create_app(overrides: dict | None = None) -> Flask:
@@ -48,7 +49,8 @@ def _register_api(app: Flask) -> None:
     from tracker.api import auth, instruments, patients, responses
     from tracker.api.guards import init_app as init_guards
 
-    api.init_app(
+    # extensions.api, not a bare `api`: importing tracker.api rebinds that name here.
+    extensions.api.init_app(
         app,
         spec_kwargs={
             "info": {
@@ -61,7 +63,7 @@ def _register_api(app: Flask) -> None:
         },
     )
     for module in (auth, instruments, patients, responses):
-        api.register_blueprint(module.blp)
+        extensions.api.register_blueprint(module.blp)
     init_guards(app)
     _serve_swagger_assets(app)
 
@@ -76,7 +78,7 @@ def _serve_swagger_assets(app: Flask) -> None:
 
 
 def _register_errors(app: Flask) -> None:
-    from tracker.api.problems import problem
+    from tracker.problems import problem
 
     @app.errorhandler(OperationalError)
     def database_unavailable(error: OperationalError):  # type: ignore[no-untyped-def]

@@ -30,8 +30,12 @@ def create_user_command(email: str, role: str, patient_id: int | None, password:
     except UserInvalid as error:
         db.session.rollback()
         raise click.ClickException(str(error)) from None
-    click.echo(json.dumps({"id": str(user.id), "email": user.email, "role": user.role,
-                           "patient_id": None if user.patient_id is None else str(user.patient_id)}))
+    patient_id = None if user.patient_id is None else str(user.patient_id)
+    click.echo(
+        json.dumps(
+            {"id": str(user.id), "email": user.email, "role": user.role, "patient_id": patient_id}
+        )
+    )
 
 
 @cli.command("demo")

@@ -8,7 +8,7 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
-from tracker.api.problems import ProblemApi
+from tracker.problems import ProblemApi
 
 # Stable constraint names, so Alembic can alter and drop them on both databases.
 NAMING_CONVENTION = {

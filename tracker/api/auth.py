@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from flask import abort, session
+from flask import session
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_smorest import Blueprint
 from sqlalchemy import select
@@ -14,6 +14,7 @@ from tracker.auth.passwords import verify_password
 from tracker.auth.session import csrf_token, new_csrf_token
 from tracker.extensions import db
 from tracker.models import User
+from tracker.problems import fail
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Log in and out")
 
@@ -48,7 +49,7 @@ def login(credentials: dict) -> User:
     if not valid or user is None or not user.active:
         actor = ("user", str(user.id)) if user else ("anonymous", None)
         audit.record_now("login_failed", resource_type="user", outcome="failure", actor=actor)
-        abort(401, "Email or password is wrong.")
+        fail(401, "Email or password is wrong.")
     login_user(user)
     new_csrf_token()
     audit.record_now("login", resource_type="user", resource_id=user.id)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, abort, request
+from flask import Flask, Response, request
 
 from tracker.auth.session import UNSAFE_METHODS
+from tracker.problems import fail
 
 JSON_MIMETYPES = ("application/json",)
 
@@ -23,10 +24,10 @@ def require_json_body() -> None:
         "Transfer-Encoding", ""
     )
     if has_body and not _is_json(request.mimetype):
-        abort(415, "Send the body as application/json.")
+        fail(415, "Send the body as application/json.")
     limit = request.max_content_length
     if limit is not None and (request.content_length or 0) > limit:
-        abort(413, f"The body is larger than {limit} bytes.")
+        fail(413, f"The body is larger than {limit} bytes.")
 
 
 def no_store(response: Response) -> Response:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from flask import abort
 from flask_login import login_required
 from flask_smorest import Blueprint
 
 from tracker import instruments
 from tracker.instruments import Instrument
+from tracker.problems import fail
 
 blp = Blueprint(
     "instruments", __name__, url_prefix="/api/v1/instruments", description="Instruments"
@@ -126,4 +126,4 @@ def get_instrument(code: str) -> dict:
     try:
         return definition(instruments.get(code))
     except KeyError:
-        abort(404, f"No instrument {code!r}.")
+        fail(404, f"No instrument {code!r}.")

@@ -18,7 +18,6 @@ MAX_LIMIT = 500
 class PageArgs(StrictSchema):
     limit = ma.fields.Integer(
         load_default=DEFAULT_LIMIT,
-        strict=True,
         validate=ma.validate.Range(min=1, max=MAX_LIMIT),
         metadata={"description": f"Page size, 1–{MAX_LIMIT} (default {DEFAULT_LIMIT})"},
     )
@@ -44,7 +43,10 @@ def decode_cursor(cursor: str, shape: tuple[type, ...]) -> list[Any]:
     if (
         not isinstance(position, list)
         or len(position) != len(shape)
-        or not all(isinstance(v, t) and not isinstance(v, bool) for v, t in zip(position, shape))
+        or not all(
+            isinstance(v, t) and not isinstance(v, bool)
+            for v, t in zip(position, shape, strict=True)
+        )
     ):
         raise ma.ValidationError({"cursor": ["Not a valid cursor."]})
     return position

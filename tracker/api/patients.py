@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from flask import abort
 from flask_login import current_user, login_required
 from flask_smorest import Blueprint
 from sqlalchemy import exists, select
@@ -15,6 +14,7 @@ from tracker.auth import access, audit
 from tracker.extensions import db
 from tracker.models import CareTeamMember, Patient, PatientIdentifier, User
 from tracker.models.types import utcnow
+from tracker.problems import fail
 
 blp = Blueprint("patients", __name__, url_prefix="/api/v1/patients", description="Patients")
 
@@ -78,13 +78,13 @@ class CareTeamAddSchema(StrictSchema):
 
 
 def _identifier_conflict() -> None:
-    abort(409, "A patient with one of these identifiers already exists.")
+    fail(409, "A patient with one of these identifiers already exists.")
 
 
 def _parse_identifier(raw: str) -> tuple[str, str]:
     system, sep, value = raw.partition("|")
     if not sep or not system or not value:
-        abort(422, errors={"identifier": ["Use system|value."]})
+        fail(422, errors={"identifier": ["Use system|value."]})
     return system, value
 
 
@@ -135,7 +135,7 @@ def list_patients(args: dict) -> dict:
         try:
             (after_id,) = decode_cursor(args["cursor"], (int,))
         except ma.ValidationError as error:
-            abort(422, errors=error.messages)
+            fail(422, errors=error.messages)
         query = query.where(Patient.id > after_id)
     rows = list(db.session.scalars(query.order_by(Patient.id).limit(args["limit"] + 1)))
     page, more = rows[: args["limit"]], len(rows) > args["limit"]
@@ -188,7 +188,7 @@ def add_to_care_team(data: dict, patient_id: int) -> None:
     patient = access.patient_for(patient_id, access.CARERS)
     clinician = db.session.get(User, data["clinician_id"])
     if clinician is None or clinician.role != "clinician" or not clinician.active:
-        abort(422, errors={"clinician_id": ["No active clinician with this id."]})
+        fail(422, errors={"clinician_id": ["No active clinician with this id."]})
     if db.session.get(CareTeamMember, (patient.id, clinician.id)) is None:
         db.session.add(CareTeamMember(patient_id=patient.id, user_id=clinician.id))
         audit.record("update", "care_team", clinician.id, patient.id)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from flask import abort, request
 from flask_login import current_user, login_required
 from flask_smorest import Blueprint
 from sqlalchemy import and_, or_, select
@@ -16,6 +15,7 @@ from tracker.auth import access, audit
 from tracker.extensions import db
 from tracker.models import Response
 from tracker.models.response import STATUSES
+from tracker.problems import fail
 from tracker.services import responses as service
 
 blp = Blueprint("responses", __name__, url_prefix="/api/v1", description="Questionnaire responses")
@@ -109,13 +109,15 @@ class IdempotencyHeader(ma.Schema):
     key = ma.fields.String(
         data_key=IDEMPOTENCY_HEADER,
         load_default=None,
-        validate=ma.validate.Regexp(r"^[\x21-\x7e]{1,200}$", error="1–200 visible ASCII characters."),
+        validate=ma.validate.Regexp(
+            r"^[\x21-\x7e]{1,200}$", error="1–200 visible ASCII characters."
+        ),
         metadata={"description": "Retry-safe submission: a repeat returns the first result"},
     )
 
 
 def _invalid(error: service.SubmissionInvalid) -> None:
-    abort(422, errors=error.errors)
+    fail(422, errors=error.errors)
 
 
 def _visible_response(response_id: int, allowed: frozenset = access.READERS) -> Response:
@@ -123,7 +125,7 @@ def _visible_response(response_id: int, allowed: frozenset = access.READERS) -> 
     if row is None:
         audit.record_now("access_denied", resource_type="response", resource_id=response_id,
                          outcome="not_found")
-        abort(404, "No such response.")
+        fail(404, "No such response.")
     access.patient_for(row.patient_id, allowed)
     return row
 
@@ -144,7 +146,7 @@ def submit_response(data: dict, patient_id: int, key: str | None = None):  # typ
     except service.SubmissionInvalid as error:
         _invalid(error)
     except service.SubmissionConflict as error:
-        abort(409, str(error))
+        fail(409, str(error))
     return row, 201 if created else 200
 
 
@@ -169,7 +171,7 @@ def list_responses(args: dict, patient_id: int) -> dict:
             at, after_id = decode_cursor(args["cursor"], (str, int))
             at = ma.fields.AwareDateTime(format="iso").deserialize(at)
         except ma.ValidationError:
-            abort(422, errors={"cursor": ["Not a valid cursor."]})
+            fail(422, errors={"cursor": ["Not a valid cursor."]})
         query = query.where(
             or_(
                 Response.completed_at < at,
@@ -212,7 +214,7 @@ def amend_response(data: dict, response_id: int) -> Response:
     except service.SubmissionInvalid as error:
         _invalid(error)
     except service.SubmissionConflict as error:
-        abort(409, str(error))
+        fail(409, str(error))
 
 
 @blp.route(f"/responses/{RESPONSE_ID}/entered-in-error", methods=["POST"])
@@ -226,4 +228,4 @@ def retract_response(data: dict, response_id: int) -> Response:
     try:
         return service.mark_entered_in_error(row, data["reason"])
     except service.SubmissionConflict as error:
-        abort(409, str(error))
+        fail(409, str(error))

@@ -7,18 +7,18 @@ cannot be probed; a visible patient the caller may not change is a 403.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
-from flask import abort
 from flask_login import current_user
 from sqlalchemy import ColumnElement, exists, false, true
 
 from tracker.auth import audit
 from tracker.extensions import db
 from tracker.models import CareTeamMember, Patient, User
+from tracker.problems import fail
 
 
-class Relation(str, Enum):
+class Relation(StrEnum):
     ADMIN = "admin"
     CARE_TEAM = "care_team"
     SELF = "self"
@@ -65,13 +65,13 @@ def patient_for(patient_id: int, allowed: frozenset[Relation] = READERS) -> Pati
             patient_id=patient_id if patient else None,
             outcome="not_found",
         )
-        abort(404, "No such patient.")
+        fail(404, "No such patient.")
     if relation not in allowed:
         audit.record_now(
             "access_denied", resource_type="patient", resource_id=patient_id,
             patient_id=patient_id, outcome="forbidden",
         )
-        abort(403, "You may see this patient's record but not do this to it.")
+        fail(403, "You may see this patient's record but not do this to it.")
     return patient
 
 
@@ -79,4 +79,4 @@ def require_role(*roles: str) -> None:
     """Abort 403 (audited) unless the current user has one of the roles."""
     if current_user.role not in roles:
         audit.record_now("access_denied", outcome="forbidden")
-        abort(403, "Your role may not do this.")
+        fail(403, "Your role may not do this.")

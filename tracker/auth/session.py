@@ -7,11 +7,12 @@ import re
 import secrets
 import uuid
 
-from flask import Flask, Response, abort, g, request, session
+from flask import Flask, Response, g, request, session
 from flask_login import current_user
 
 from tracker.extensions import db, login_manager
 from tracker.models import User
+from tracker.problems import fail
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CSRF_HEADER = "X-CSRF-Token"
@@ -29,7 +30,7 @@ def load_user(user_id: str) -> User | None:
 
 @login_manager.unauthorized_handler
 def unauthorized() -> Response:
-    abort(401, "Log in first.")
+    fail(401, "Log in first.")
 
 
 def new_csrf_token() -> str:
@@ -57,7 +58,7 @@ def _check_csrf() -> None:
     sent = request.headers.get(CSRF_HEADER, "")
     expected = session.get("csrf_token", "")
     if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
-        abort(403, f"Missing or wrong {CSRF_HEADER} header (get it from GET /api/v1/auth/me).")
+        fail(403, f"Missing or wrong {CSRF_HEADER} header (get it from GET /api/v1/auth/me).")
 
 
 def _echo_request_id(response: Response) -> Response:

@@ -199,7 +199,9 @@ def amend(
     wins and the other gets SubmissionConflict.
     """
     if original.status != "final":
-        raise SubmissionConflict(f"Only a final response can be amended (this one is {original.status}).")
+        raise SubmissionConflict(
+            f"Only a final response can be amended (this one is {original.status})."
+        )
     submission = Submission(
         patient_id=original.patient_id,
         instrument=original.instrument,

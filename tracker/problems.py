@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 import marshmallow as ma
 from flask import Response, current_app, json
@@ -109,3 +109,23 @@ class ProblemApi(Api):
         if status == 401:
             headers.setdefault("WWW-Authenticate", 'Bearer realm="tracker"')
         return problem(status, detail, errors, headers)
+
+
+def fail(
+    status: int,
+    detail: str | None = None,
+    errors: dict[str, list[str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> NoReturn:
+    """Abort the request with a problem+json answer (errors: field path → messages)."""
+    from flask_smorest import abort
+
+    data: dict[str, Any] = {}
+    if detail:
+        data["message"] = detail
+    if errors:
+        data["errors"] = errors
+    if headers:
+        data["headers"] = headers
+    abort(status, **data)
+    raise AssertionError("unreachable")
