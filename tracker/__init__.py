@@ -84,5 +84,6 @@ def _register_errors(app: Flask) -> None:
     def database_unavailable(error: OperationalError):  # type: ignore[no-untyped-def]
         db.session.rollback()
         app.logger.warning("database unavailable: %s", type(error.orig).__name__)
-        return problem(503, "The database is unavailable; retry shortly.",
-                       headers={"Retry-After": "5"})
+        return problem(
+            503, "The database is unavailable; retry shortly.", headers={"Retry-After": "5"}
+        )

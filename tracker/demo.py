@@ -1,5 +1,161 @@
-"""Demo data placeholder (filled in below)."""
+"""A small synthetic clinic for demos and manual testing. Every person here is invented.
+
+Each demo patient has a score course per instrument: a few (week, total)
+key points, interpolated weekly with a little noise and turned into item
+answers that sum to the target. Add a patient by adding a DemoPatient.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from tracker import instruments
+from tracker.auth.users import create_user
+from tracker.extensions import db
+from tracker.instruments import Instrument
+from tracker.models import CareTeamMember, Patient, PatientIdentifier, User
+from tracker.services.responses import Submission, submit
+
+DEMO_MRN_SYSTEM = "urn:tracker:demo:mrn"
+DEMO_PASSWORD = "demo-password-2026"  # synthetic accounts only; printed by `tracker demo`
+ADMIN = "admin@demo.tracker.test"
+CLINICIANS = ("dr.rivera@demo.tracker.test", "dr.okafor@demo.tracker.test")
+WEEKS = 26
 
 
-def load_demo() -> list[tuple[str, str, str]]:
-    return []
+@dataclass(frozen=True)
+class DemoPatient:
+    name: str
+    mrn: str
+    clinician: int  # index into CLINICIANS
+    # instrument code -> [(week, total), ...]; interpolated between key points
+    courses: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    login: str | None = None
+    item9_weeks: tuple[int, ...] = ()  # weeks where PHQ-9 item 9 is endorsed
+
+
+PATIENTS = (
+    DemoPatient(
+        "Avery Synthetic",
+        "DEMO-0001",
+        0,
+        {
+            "phq9": [(0, 21), (3, 19), (6, 8), (12, 6), (20, 9), (25, 7)],
+            "gad7": [(0, 15), (6, 9), (25, 6)],
+        },
+        login="avery@demo.tracker.test",
+        item9_weeks=(0, 1),
+    ),
+    DemoPatient(
+        "Blake Synthetic",
+        "DEMO-0002",
+        0,
+        {"phq9": [(0, 17), (8, 15), (16, 16), (25, 14)], "gad7": [(0, 12), (25, 11)]},
+    ),
+    DemoPatient(
+        "Casey Synthetic",
+        "DEMO-0003",
+        1,
+        {
+            "pcl5": [(0, 52), (4, 44), (8, 30), (16, 26), (25, 28)],
+            "phq9": [(0, 14), (8, 8), (25, 6)],
+        },
+        login="casey@demo.tracker.test",
+    ),
+    DemoPatient(
+        "Devon Synthetic",
+        "DEMO-0004",
+        1,
+        {"gad7": [(0, 12), (6, 8), (25, 4)], "phq9": [(0, 10), (25, 4)]},
+    ),
+    DemoPatient(
+        "Emery Synthetic",
+        "DEMO-0005",
+        0,
+        {
+            "phq9": [(0, 19), (4, 12), (8, 7), (14, 4), (25, 3)],
+            "pcl5": [(0, 38), (12, 24), (25, 18)],
+        },
+    ),
+)
+
+
+def interpolate(points: list[tuple[int, int]], week: int) -> float:
+    for (w0, t0), (w1, t1) in zip(points, points[1:], strict=False):
+        if w0 <= week <= w1:
+            return t0 + (t1 - t0) * (week - w0) / (w1 - w0)
+    return float(points[-1][1])
+
+
+def answers_for_total(
+    rng: random.Random, instrument: Instrument, total: int, endorse_item9: bool = False
+) -> list[int]:
+    """Item answers that sum to total, spread at random (PHQ-9 item 9 only when asked)."""
+    answers = [0] * instrument.item_count
+    capacity = [item.max_value for item in instrument.items]
+    if instrument.code == "phq9":
+        answers[8] = 1 if endorse_item9 else 0
+        capacity[8] = 0
+    remaining = max(0, min(total - sum(answers), sum(capacity)))
+    while remaining:
+        open_items = [i for i, cap in enumerate(capacity) if answers[i] < cap]
+        answers[rng.choice(open_items)] += 1
+        remaining -= 1
+    return answers
+
+
+def _user(email: str, role: str, patient_id: int | None = None) -> User:
+    existing = db.session.scalar(select(User).where(User.email == email))
+    return existing or create_user(email, DEMO_PASSWORD, role, patient_id)
+
+
+def _patient(spec: DemoPatient, clinician: User) -> tuple[Patient, bool]:
+    existing = db.session.scalar(
+        select(Patient)
+        .join(PatientIdentifier)
+        .where(PatientIdentifier.system == DEMO_MRN_SYSTEM, PatientIdentifier.value == spec.mrn)
+    )
+    if existing:
+        return existing, False
+    patient = Patient(
+        display_name=spec.name,
+        identifiers=[PatientIdentifier(system=DEMO_MRN_SYSTEM, value=spec.mrn)],
+    )
+    db.session.add(patient)
+    db.session.flush()
+    db.session.add(CareTeamMember(patient_id=patient.id, user_id=clinician.id))
+    return patient, True
+
+
+def load_demo(today: datetime | None = None) -> list[tuple[str, str, str]]:
+    """Create the demo clinic unless it exists; return (email, password, role) logins."""
+    rng = random.Random(2026)
+    start = (today or datetime.now(UTC)).replace(hour=9, minute=0, second=0, microsecond=0)
+    start -= timedelta(weeks=WEEKS)
+    _user(ADMIN, "admin")
+    clinicians = [_user(email, "clinician") for email in CLINICIANS]
+    logins = [(ADMIN, DEMO_PASSWORD, "admin")] + [
+        (e, DEMO_PASSWORD, "clinician") for e in CLINICIANS
+    ]
+    for spec in PATIENTS:
+        clinician = clinicians[spec.clinician]
+        patient, created = _patient(spec, clinician)
+        if spec.login:
+            _user(spec.login, "patient", patient.id)
+            logins.append((spec.login, DEMO_PASSWORD, "patient"))
+        db.session.commit()
+        if not created:
+            continue
+        for code, points in spec.courses.items():
+            instrument = instruments.get(code)
+            for week in range(0, WEEKS, 1 if code == "phq9" else 2):
+                target = round(interpolate(points, week) + rng.uniform(-1.5, 1.5))
+                target = max(instrument.min_score, min(instrument.max_score, target))
+                answers = answers_for_total(rng, instrument, target, week in spec.item9_weeks)
+                when = start + timedelta(weeks=week, hours=rng.randint(0, 8))
+                submit(Submission(patient.id, code, answers, when), clinician)
+    return logins

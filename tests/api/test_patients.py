@@ -10,8 +10,11 @@ def test_clinician_creates_patient_and_joins_care_team(world):
     api = world.as_clinician_a()
     response = api.post(
         "/api/v1/patients",
-        json={"display_name": "Synthetic Three", "birth_date": "1980-02-29",
-              "identifiers": [{"system": MRN, "value": "A-1"}]},
+        json={
+            "display_name": "Synthetic Three",
+            "birth_date": "1980-02-29",
+            "identifiers": [{"system": MRN, "value": "A-1"}],
+        },
     )
     assert response.status_code == 201, response.json
     body = response.json
@@ -20,8 +23,15 @@ def test_clinician_creates_patient_and_joins_care_team(world):
     assert body["identifiers"] == [{"system": MRN, "value": "A-1"}]
     assert isinstance(body["id"], str)
     assert api.get(f"/api/v1/patients/{body['id']}").status_code == 200
-    assert count(world.app, CareTeamMember, CareTeamMember.patient_id == int(body["id"]),
-                 CareTeamMember.user_id == world.clinician_a_id) == 1
+    assert (
+        count(
+            world.app,
+            CareTeamMember,
+            CareTeamMember.patient_id == int(body["id"]),
+            CareTeamMember.user_id == world.clinician_a_id,
+        )
+        == 1
+    )
     # Clinician B is not on the care team: not visible, 404 not 403.
     assert world.as_clinician_b().get(f"/api/v1/patients/{body['id']}").status_code == 404
 
@@ -52,8 +62,10 @@ def test_list_shows_only_visible_patients(world):
 
 def test_identifier_filter(world):
     api = world.as_admin()
-    created = api.post("/api/v1/patients",
-                       json={"display_name": "S", "identifiers": [{"system": MRN, "value": "Z9"}]})
+    created = api.post(
+        "/api/v1/patients",
+        json={"display_name": "S", "identifiers": [{"system": MRN, "value": "Z9"}]},
+    )
     found = api.get(f"/api/v1/patients?identifier={MRN}|Z9").json["items"]
     assert [p["id"] for p in found] == [created.json["id"]]
     assert api.get(f"/api/v1/patients?identifier={MRN}|nope").json["items"] == []
@@ -102,10 +114,14 @@ def test_patch_by_care_team_and_refused_for_patient(world):
 def test_care_team_add(world):
     url = f"/api/v1/patients/{world.patient_1}"
     api = world.as_clinician_a()
-    assert api.post(f"{url}/care-team",
-                    json={"clinician_id": str(world.clinician_b_id)}).status_code == 204
-    assert api.post(f"{url}/care-team",
-                    json={"clinician_id": str(world.clinician_b_id)}).status_code == 204
+    assert (
+        api.post(f"{url}/care-team", json={"clinician_id": str(world.clinician_b_id)}).status_code
+        == 204
+    )
+    assert (
+        api.post(f"{url}/care-team", json={"clinician_id": str(world.clinician_b_id)}).status_code
+        == 204
+    )
     assert world.as_clinician_b().get(url).status_code == 200
     not_clinician = api.post(f"{url}/care-team", json={"clinician_id": str(world.admin_id)})
     assert not_clinician.status_code == 422

@@ -7,7 +7,6 @@ from flask_login import login_required
 from flask_smorest import Blueprint
 
 from tracker import instruments
-from tracker.instruments import Instrument
 from tracker.problems import fail
 
 blp = Blueprint(
@@ -61,53 +60,35 @@ class ThresholdsSchema(ma.Schema):
     reliable_change = ma.fields.Integer(metadata={"description": "reliable change threshold"})
     remission_below = ma.fields.Integer(metadata={"description": "remission when post < this"})
     response_fall_fraction = ma.fields.Float(metadata={"description": "response: fall ≥ this"})
-    max_missing_items = ma.fields.Integer()
 
 
 class CodesSchema(ma.Schema):
     system = ma.fields.String()
     panel = ma.fields.String()
     total = ma.fields.String()
+    answer_list = ma.fields.String(allow_none=True)
+
+
+class FlagRuleSchema(ma.Schema):
+    code = ma.fields.String()
+    item = ma.fields.Integer()
+    at_least = ma.fields.Integer()
 
 
 class InstrumentSchema(InstrumentSummarySchema):
     stem = ma.fields.String()
+    instructions = ma.fields.String(allow_none=True)
+    recall_period = ma.fields.String(allow_none=True)
     items = ma.fields.List(ma.fields.Nested(ItemSchema))
     difficulty = ma.fields.Nested(ItemSchema, allow_none=True)
     bands = ma.fields.List(ma.fields.Nested(BandSchema))
     subscales = ma.fields.List(ma.fields.Nested(SubscaleSchema))
     thresholds = ma.fields.Nested(ThresholdsSchema)
     codes = ma.fields.Nested(CodesSchema)
+    max_missing = ma.fields.Integer(metadata={"description": "skipped items allowed"})
+    flags = ma.fields.List(ma.fields.Nested(FlagRuleSchema))
+    has_provisional_diagnosis = ma.fields.Boolean()
     licence = ma.fields.String()
-
-
-def definition(instrument: Instrument) -> dict:
-    """The full definition as the API shows it."""
-    t = instrument.thresholds
-    return {
-        "code": instrument.code,
-        "name": instrument.name,
-        "title": instrument.title,
-        "version": instrument.version,
-        "item_count": instrument.item_count,
-        "min_score": instrument.min_score,
-        "max_score": instrument.max_score,
-        "stem": instrument.stem,
-        "items": instrument.items,
-        "difficulty": getattr(instrument, "difficulty", None),
-        "bands": instrument.bands,
-        "subscales": instrument.subscales,
-        "thresholds": {
-            "cutoff": t.cutoff,
-            "mcid": t.mcid,
-            "reliable_change": t.reliable_change,
-            "remission_below": t.remission_below,
-            "response_fall_fraction": t.response_fall_fraction,
-            "max_missing_items": instrument.max_missing,
-        },
-        "codes": instrument.codes,
-        "licence": instrument.licence,
-    }
 
 
 @blp.route("", methods=["GET"])
@@ -115,7 +96,7 @@ def definition(instrument: Instrument) -> dict:
 @blp.response(200, InstrumentListSchema)
 def list_instruments() -> dict:
     """Every instrument this server scores."""
-    return {"items": list(instruments.all())}
+    return {"items": [i.summary() for i in instruments.all()]}
 
 
 @blp.route("/<string:code>", methods=["GET"])
@@ -124,6 +105,6 @@ def list_instruments() -> dict:
 def get_instrument(code: str) -> dict:
     """One instrument's items, bands, subscales, thresholds and LOINC codes."""
     try:
-        return definition(instruments.get(code))
+        return instruments.get(code).definition()
     except KeyError:
         fail(404, f"No instrument {code!r}.")

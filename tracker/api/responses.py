@@ -43,8 +43,11 @@ class SubmissionSchema(StrictSchema):
     series_id = Id(load_default=None, allow_none=True)
     difficulty = ma.fields.Raw(
         load_default=None,
-        metadata={"description": "PHQ-9 only: the unscored difficulty item, 0–3",
-                  "type": "integer", "nullable": True},
+        metadata={
+            "description": "PHQ-9 only: the unscored difficulty item, 0–3",
+            "type": "integer",
+            "nullable": True,
+        },
     )
 
 
@@ -123,8 +126,9 @@ def _invalid(error: service.SubmissionInvalid) -> None:
 def _visible_response(response_id: int, allowed: frozenset = access.READERS) -> Response:
     row = db.session.get(Response, response_id)
     if row is None:
-        audit.record_now("access_denied", resource_type="response", resource_id=response_id,
-                         outcome="not_found")
+        audit.record_now(
+            "access_denied", resource_type="response", resource_id=response_id, outcome="not_found"
+        )
         fail(404, "No such response.")
     access.patient_for(row.patient_id, allowed)
     return row
@@ -196,8 +200,9 @@ def list_responses(args: dict, patient_id: int) -> dict:
 def get_response(response_id: int) -> Response:
     """One response, whatever its status."""
     row = _visible_response(response_id)
-    audit.record_now("read", resource_type="response", resource_id=row.id,
-                     patient_id=row.patient_id)
+    audit.record_now(
+        "read", resource_type="response", resource_id=row.id, patient_id=row.patient_id
+    )
     return row
 
 

@@ -68,8 +68,11 @@ def patient_for(patient_id: int, allowed: frozenset[Relation] = READERS) -> Pati
         fail(404, "No such patient.")
     if relation not in allowed:
         audit.record_now(
-            "access_denied", resource_type="patient", resource_id=patient_id,
-            patient_id=patient_id, outcome="forbidden",
+            "access_denied",
+            resource_type="patient",
+            resource_id=patient_id,
+            patient_id=patient_id,
+            outcome="forbidden",
         )
         fail(403, "You may see this patient's record but not do this to it.")
     return patient

@@ -42,7 +42,14 @@ def record(
     return event
 
 
-def record_now(action: str, **fields: object) -> None:
+def record_now(
+    action: str,
+    resource_type: str | None = None,
+    resource_id: object = None,
+    patient_id: int | None = None,
+    outcome: str = "success",
+    actor: tuple[str, str | None] | None = None,
+) -> None:
     """Record and commit at once: for reads, denials and failed logins, which write nothing else."""
-    record(action, **fields)  # type: ignore[arg-type]
+    record(action, resource_type, resource_id, patient_id, outcome, actor)
     db.session.commit()

@@ -44,8 +44,9 @@ def create_user(email: str, password: str, role: str, patient_id: int | None = N
     """Add a user to the session (the caller commits)."""
     email = normalise_email(email)
     check_new_user(email, password, role, patient_id)
-    user = User(email=email, password_hash=hash_password(password), role=role,
-                patient_id=patient_id)
+    user = User(
+        email=email, password_hash=hash_password(password), role=role, patient_id=patient_id
+    )
     db.session.add(user)
     db.session.flush()
     return user

@@ -132,9 +132,7 @@ def _scored_row(
 def _raise_alerts(row: Response) -> None:
     """A response that reports thoughts of self-harm must reach a clinician."""
     if SUICIDAL_IDEATION in row.flags:
-        db.session.add(
-            Alert(patient_id=row.patient_id, response_id=row.id, kind=SUICIDAL_IDEATION)
-        )
+        db.session.add(Alert(patient_id=row.patient_id, response_id=row.id, kind=SUICIDAL_IDEATION))
 
 
 def _replay(actor_key: str, key: str, fingerprint: str) -> Response | None:
