@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import http
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 import marshmallow as ma
 from flask import Response, current_app, json
 from flask_smorest import Api
+from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
@@ -87,6 +90,18 @@ class ProblemApi(Api):
 
     ERROR_SCHEMA = ProblemSchema
 
+    def _register_responses(self) -> None:
+        """The documented error responses carry application/problem+json."""
+        for status in http.HTTPStatus:
+            response: dict[str, Any] = {"description": status.phrase}
+            if not (100 <= status < 200) and status not in (204, 304):
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, PROBLEM_MIMETYPE)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, PROBLEM_MIMETYPE)
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
+
     def handle_http_exception(self, error: HTTPException) -> Response:
         status = error.code or 500
         data = getattr(error, "data", None) or {}
@@ -129,3 +144,24 @@ def fail(
         data["headers"] = headers
     abort(status, **data)
     raise AssertionError("unreachable")
+
+
+def documented_problems(
+    blp: Any, *statuses: int, notes: dict[int, str] | None = None
+) -> Callable[[Callable], Callable]:
+    """Document an operation's problem+json answers in OpenAPI (no runtime effect)."""
+
+    def decorate(func: Callable) -> Callable:
+        for status in sorted(set(statuses) | set(notes or {})):
+            description = (notes or {}).get(status) or HTTP_STATUS_CODES[status]
+            func = blp.alt_response(
+                status, schema=ProblemSchema, content_type=PROBLEM_MIMETYPE, description=description
+            )(func)
+        return func
+
+    return decorate
+
+
+# The answers most operations can give, for documentation.
+READ_PROBLEMS = (401, 404, 503)
+WRITE_PROBLEMS = (400, 401, 403, 404, 413, 415, 422, 503)

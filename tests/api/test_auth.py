@@ -61,6 +61,8 @@ def test_cookie_write_without_csrf_header_is_403(world):
     api.csrf = "not-the-token"
     assert api.post("/api/v1/patients", json={"display_name": "X"}).status_code == 403
     assert api.get("/api/v1/patients").status_code == 200  # reads need no token
+    denied = audit_events(world.app, AuditEvent.action == "access_denied")
+    assert [(e.outcome, e.actor_id) for e in denied] == [("csrf", str(world.clinician_a_id))] * 2
 
 
 def test_logout_ends_the_session(world):

@@ -14,7 +14,7 @@ from tracker.auth.passwords import verify_password
 from tracker.auth.session import csrf_token, new_csrf_token
 from tracker.extensions import db
 from tracker.models import User
-from tracker.problems import fail
+from tracker.problems import documented_problems, fail
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Log in and out")
 
@@ -38,9 +38,11 @@ class MeSchema(UserSchema):
 
 
 @blp.route("/login", methods=["POST"], endpoint="Login")
+@documented_problems(
+    blp, 400, 413, 415, 422, 503, notes={401: "Bad credentials (same answer for unknown email)"}
+)
 @blp.arguments(LoginSchema)
 @blp.response(200, UserSchema)
-@blp.alt_response(401, description="Bad credentials (same answer for unknown email)")
 def login(credentials: dict) -> User:
     """Start a session. Unknown email and wrong password get the same 401."""
     email = credentials["email"].strip().lower()
@@ -58,6 +60,7 @@ def login(credentials: dict) -> User:
 
 @blp.route("/logout", methods=["POST"])
 @login_required
+@documented_problems(blp, 401, 403)
 @blp.response(204)
 def logout() -> None:
     """End the session."""
@@ -68,6 +71,7 @@ def logout() -> None:
 
 @blp.route("/me", methods=["GET"])
 @login_required
+@documented_problems(blp, 401)
 @blp.response(200, MeSchema)
 def me() -> dict:
     """The logged-in user, with the CSRF token for cookie-authenticated writes."""

@@ -7,7 +7,7 @@ from flask_login import login_required
 from flask_smorest import Blueprint
 
 from tracker import instruments
-from tracker.problems import fail
+from tracker.problems import documented_problems, fail
 
 blp = Blueprint(
     "instruments", __name__, url_prefix="/api/v1/instruments", description="Instruments"
@@ -93,6 +93,7 @@ class InstrumentSchema(InstrumentSummarySchema):
 
 @blp.route("", methods=["GET"])
 @login_required
+@documented_problems(blp, 401)
 @blp.response(200, InstrumentListSchema)
 def list_instruments() -> dict:
     """Every instrument this server scores."""
@@ -101,6 +102,7 @@ def list_instruments() -> dict:
 
 @blp.route("/<string:code>", methods=["GET"])
 @login_required
+@documented_problems(blp, 401, 404)
 @blp.response(200, InstrumentSchema)
 def get_instrument(code: str) -> dict:
     """One instrument's items, bands, subscales, thresholds and LOINC codes."""

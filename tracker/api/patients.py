@@ -14,7 +14,7 @@ from tracker.auth import access, audit
 from tracker.extensions import db
 from tracker.models import CareTeamMember, Patient, PatientIdentifier, User
 from tracker.models.types import utcnow
-from tracker.problems import fail
+from tracker.problems import READ_PROBLEMS, WRITE_PROBLEMS, documented_problems, fail
 
 blp = Blueprint("patients", __name__, url_prefix="/api/v1/patients", description="Patients")
 
@@ -90,9 +90,11 @@ def _parse_identifier(raw: str) -> tuple[str, str]:
 
 @blp.route("", methods=["POST"])
 @login_required
+@documented_problems(
+    blp, *WRITE_PROBLEMS, notes={409: "An identifier (system+value) already exists"}
+)
 @blp.arguments(PatientCreateSchema)
 @blp.response(201, PatientSchema)
-@blp.alt_response(409, description="An identifier (system+value) already exists")
 def create_patient(data: dict) -> Patient:
     """Register a patient; the creating clinician joins the care team."""
     access.require_role("clinician", "admin")
@@ -116,6 +118,9 @@ def create_patient(data: dict) -> Patient:
 
 @blp.route("", methods=["GET"])
 @login_required
+@documented_problems(
+    blp, *READ_PROBLEMS, notes={403: "Patients cannot list patients", 422: "Invalid query"}
+)
 @blp.arguments(PatientListArgs, location="query")
 @blp.response(200, PatientPageSchema)
 def list_patients(args: dict) -> dict:
@@ -145,6 +150,7 @@ def list_patients(args: dict) -> dict:
 
 @blp.route(f"/{PATIENT_ID}", methods=["GET"])
 @login_required
+@documented_problems(blp, *READ_PROBLEMS)
 @blp.response(200, PatientSchema)
 def get_patient(patient_id: int) -> Patient:
     """One patient: their care team, an admin, or the patient themself."""
@@ -155,9 +161,11 @@ def get_patient(patient_id: int) -> Patient:
 
 @blp.route(f"/{PATIENT_ID}", methods=["PATCH"])
 @login_required
+@documented_problems(
+    blp, *WRITE_PROBLEMS, notes={409: "An identifier (system+value) already exists"}
+)
 @blp.arguments(PatientPatchSchema)
 @blp.response(200, PatientSchema)
-@blp.alt_response(409, description="An identifier (system+value) already exists")
 def patch_patient(data: dict, patient_id: int) -> Patient:
     """Change the name, birth date or identifiers (the list is replaced as a whole)."""
     patient = access.patient_for(patient_id, access.CARERS)
@@ -181,6 +189,7 @@ def patch_patient(data: dict, patient_id: int) -> Patient:
 
 @blp.route(f"/{PATIENT_ID}/care-team", methods=["POST"])
 @login_required
+@documented_problems(blp, *WRITE_PROBLEMS)
 @blp.arguments(CareTeamAddSchema)
 @blp.response(204)
 def add_to_care_team(data: dict, patient_id: int) -> None:

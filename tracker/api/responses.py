@@ -15,7 +15,7 @@ from tracker.auth import access, audit
 from tracker.extensions import db
 from tracker.models import Response
 from tracker.models.response import STATUSES
-from tracker.problems import fail
+from tracker.problems import READ_PROBLEMS, WRITE_PROBLEMS, documented_problems, fail
 from tracker.services import responses as service
 
 blp = Blueprint("responses", __name__, url_prefix="/api/v1", description="Questionnaire responses")
@@ -136,11 +136,13 @@ def _visible_response(response_id: int, allowed: frozenset = access.READERS) -> 
 
 @blp.route(f"/patients/{PATIENT_ID}/responses", methods=["POST"])
 @login_required
+@documented_problems(
+    blp, *WRITE_PROBLEMS, notes={409: "Idempotency-Key reused with a different body"}
+)
 @blp.arguments(IdempotencyHeader, location="headers", as_kwargs=True)
 @blp.arguments(SubmissionSchema)
 @blp.response(201, ResponseSchema)
 @blp.alt_response(200, schema=ResponseSchema, description="A repeat of an Idempotency-Key")
-@blp.alt_response(409, description="Idempotency-Key reused with a different body")
 def submit_response(data: dict, patient_id: int, key: str | None = None):  # type: ignore[no-untyped-def]
     """Submit answers; the server scores them. Item 9 of PHQ-9 above 0 opens an alert."""
     patient = access.patient_for(patient_id)
@@ -156,6 +158,7 @@ def submit_response(data: dict, patient_id: int, key: str | None = None):  # typ
 
 @blp.route(f"/patients/{PATIENT_ID}/responses", methods=["GET"])
 @login_required
+@documented_problems(blp, *READ_PROBLEMS, notes={422: "Invalid query"})
 @blp.arguments(ResponseListArgs, location="query")
 @blp.response(200, ResponsePageSchema)
 def list_responses(args: dict, patient_id: int) -> dict:
@@ -196,6 +199,7 @@ def list_responses(args: dict, patient_id: int) -> dict:
 
 @blp.route(f"/responses/{RESPONSE_ID}", methods=["GET"])
 @login_required
+@documented_problems(blp, *READ_PROBLEMS)
 @blp.response(200, ResponseSchema)
 def get_response(response_id: int) -> Response:
     """One response, whatever its status."""
@@ -208,9 +212,9 @@ def get_response(response_id: int) -> Response:
 
 @blp.route(f"/responses/{RESPONSE_ID}/amend", methods=["POST"])
 @login_required
+@documented_problems(blp, *WRITE_PROBLEMS, notes={409: "The response is no longer final"})
 @blp.arguments(AmendSchema)
 @blp.response(201, ResponseSchema)
-@blp.alt_response(409, description="The response is no longer final")
 def amend_response(data: dict, response_id: int) -> Response:
     """Correct answers: a new response supersedes this one, which becomes amended."""
     original = _visible_response(response_id, access.CARERS)
@@ -224,9 +228,9 @@ def amend_response(data: dict, response_id: int) -> Response:
 
 @blp.route(f"/responses/{RESPONSE_ID}/entered-in-error", methods=["POST"])
 @login_required
+@documented_problems(blp, *WRITE_PROBLEMS, notes={409: "An amended response cannot be retracted"})
 @blp.arguments(ReasonSchema)
 @blp.response(200, ResponseSchema)
-@blp.alt_response(409, description="An amended response cannot be retracted")
 def retract_response(data: dict, response_id: int) -> Response:
     """Mark a mistaken entry: still readable, left out of trends."""
     row = _visible_response(response_id, access.CARERS)

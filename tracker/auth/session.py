@@ -10,6 +10,7 @@ import uuid
 from flask import Flask, Response, g, request, session
 from flask_login import current_user
 
+from tracker.auth import audit
 from tracker.extensions import db, login_manager
 from tracker.models import User
 from tracker.problems import fail
@@ -58,6 +59,7 @@ def _check_csrf() -> None:
     sent = request.headers.get(CSRF_HEADER, "")
     expected = session.get("csrf_token", "")
     if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+        audit.record_now("access_denied", outcome="csrf")
         fail(403, f"Missing or wrong {CSRF_HEADER} header (get it from GET /api/v1/auth/me).")
 
 

@@ -1,0 +1,38 @@
+"""The OpenAPI document describes every API route, and its errors as problem+json."""
+
+import re
+
+from tests.helpers import anonymous
+
+UNDOCUMENTED = {"/api/v1/openapi.json", "/api/v1/docs", "/api/v1/docs/static/<path:filename>"}
+
+
+def openapi_path(rule: str) -> str:
+    return re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", re.sub(r"\([^)]*\)", "", rule))
+
+
+def test_every_api_route_is_documented(app):
+    spec = anonymous(app).get("/api/v1/openapi.json").json
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/") or rule.rule in UNDOCUMENTED:
+            continue
+        path = openapi_path(rule.rule)
+        assert path in spec["paths"], path
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            operation = spec["paths"][path][method.lower()]
+            assert operation["responses"], (method, path)
+
+
+def test_errors_are_documented_as_problem_json(app):
+    spec = anonymous(app).get("/api/v1/openapi.json").json
+    submit = spec["paths"]["/api/v1/patients/{patient_id}/responses"]["post"]
+    assert {"201", "200", "401", "404", "409", "413", "415", "422"} <= set(submit["responses"])
+    assert "application/problem+json" in submit["responses"]["409"]["content"]
+    assert "application/problem+json" in spec["components"]["responses"]["DEFAULT_ERROR"]["content"]
+
+
+def test_interactive_docs_are_served_without_a_cdn(app):
+    client = anonymous(app)
+    page = client.get("/api/v1/docs").get_data(as_text=True)
+    assert "https://" not in page
+    assert client.get("/api/v1/docs/static/swagger-ui-bundle.js").status_code == 200
