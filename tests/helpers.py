@@ -116,3 +116,28 @@ def submit(api: ApiClient, patient_id: int, body: dict | None = None, **headers:
         json=payload,
         headers={k.replace("_", "-"): v for k, v in headers.items()},
     )
+
+
+def answers_for(instrument: str, total: int) -> list[int]:
+    """Deterministic answers summing to total; PHQ-9 item 9 stays 0 up to 24 points."""
+    item_count, top = {"phq9": (9, 3), "gad7": (7, 3), "pcl5": (20, 4)}[instrument]
+    answers = [0] * item_count
+    for index in range(item_count):
+        answers[index] = min(top, total - sum(answers))
+    assert sum(answers) == total
+    return answers
+
+
+def submit_total(api: ApiClient, patient_id: int, instrument: str, total: int, at: str, **extra):  # type: ignore[no-untyped-def]
+    response = submit(
+        api,
+        patient_id,
+        {
+            "instrument": instrument,
+            "answers": answers_for(instrument, total),
+            "completed_at": at,
+            **extra,
+        },
+    )
+    assert response.status_code == 201, response.json
+    return response.json

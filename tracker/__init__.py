@@ -46,7 +46,7 @@ def create_app(overrides: dict | None = None) -> Flask:
 
 
 def _register_api(app: Flask) -> None:
-    from tracker.api import auth, instruments, patients, responses
+    from tracker.api import alerts, auth, instruments, patients, responses, series, trends
     from tracker.api.guards import init_app as init_guards
 
     # extensions.api, not a bare `api`: importing tracker.api rebinds that name here.
@@ -62,7 +62,7 @@ def _register_api(app: Flask) -> None:
             }
         },
     )
-    for module in (auth, instruments, patients, responses):
+    for module in (auth, instruments, patients, responses, series, trends, alerts):
         extensions.api.register_blueprint(module.blp)
     init_guards(app)
     _serve_swagger_assets(app)

@@ -17,7 +17,14 @@ from tracker import instruments
 from tracker.auth.users import create_user
 from tracker.extensions import db
 from tracker.instruments import Instrument
-from tracker.models import CareTeamMember, Patient, PatientIdentifier, User
+from tracker.models import (
+    CareTeamMember,
+    Patient,
+    PatientIdentifier,
+    TreatmentSeries,
+    TreatmentSession,
+    User,
+)
 from tracker.services.responses import Submission, submit
 
 DEMO_MRN_SYSTEM = "urn:tracker:demo:mrn"
@@ -25,6 +32,20 @@ DEMO_PASSWORD = "demo-password-2026"  # synthetic accounts only; printed by `tra
 ADMIN = "admin@demo.tracker.test"
 CLINICIANS = ("dr.rivera@demo.tracker.test", "dr.okafor@demo.tracker.test")
 WEEKS = 26
+
+
+@dataclass(frozen=True)
+class DemoSeries:
+    label: str
+    kind: str
+    start_week: float
+    end_week: float | None  # None: ongoing
+    session_days: tuple[int, ...] = ()  # days after the start
+
+
+# A ketamine induction: 6 infusions over about two weeks (fact sheet §8.1: Murrough 2013,
+# Phillips 2019, Feder 2021); maintenance: weekly, then individualised boosters.
+INDUCTION_DAYS = (0, 2, 4, 7, 9, 11)
 
 
 @dataclass(frozen=True)
@@ -36,6 +57,7 @@ class DemoPatient:
     courses: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     login: str | None = None
     item9_weeks: tuple[int, ...] = ()  # weeks where PHQ-9 item 9 is endorsed
+    series: tuple[DemoSeries, ...] = ()
 
 
 PATIENTS = (
@@ -55,6 +77,7 @@ PATIENTS = (
         "DEMO-0002",
         0,
         {"phq9": [(0, 17), (8, 15), (16, 16), (25, 14)], "gad7": [(0, 12), (25, 11)]},
+        series=(DemoSeries("Ketamine induction", "induction", 6, 8, INDUCTION_DAYS),),
     ),
     DemoPatient(
         "Casey Synthetic",
@@ -65,6 +88,10 @@ PATIENTS = (
             "phq9": [(0, 14), (8, 8), (25, 6)],
         },
         login="casey@demo.tracker.test",
+        series=(
+            DemoSeries("Ketamine induction (PTSD)", "induction", 5, 7, INDUCTION_DAYS),
+            DemoSeries("Maintenance", "maintenance", 12, None, (0, 14, 28, 56, 84)),
+        ),
     ),
     DemoPatient(
         "Devon Synthetic",
@@ -131,6 +158,32 @@ def _patient(spec: DemoPatient, clinician: User) -> tuple[Patient, bool]:
     return patient, True
 
 
+def _series(
+    patient: Patient, plan: DemoSeries, start: datetime, clinician: User
+) -> TreatmentSeries:
+    started = start + timedelta(weeks=plan.start_week, hours=1)
+    ended = None if plan.end_week is None else start + timedelta(weeks=plan.end_week, hours=2)
+    series = TreatmentSeries(
+        patient_id=patient.id,
+        label=plan.label,
+        kind=plan.kind,
+        started_at=started,
+        ended_at=ended,
+        created_by=clinician.id,
+        sessions=[
+            TreatmentSession(
+                administered_at=started + timedelta(days=day, minutes=30),
+                dose_mg=35.0,
+                created_by=clinician.id,
+            )
+            for day in plan.session_days
+        ],
+    )
+    db.session.add(series)
+    db.session.commit()
+    return series
+
+
 def load_demo(today: datetime | None = None) -> list[tuple[str, str, str]]:
     """Create the demo clinic unless it exists; return (email, password, role) logins."""
     rng = random.Random(2026)
@@ -150,6 +203,7 @@ def load_demo(today: datetime | None = None) -> list[tuple[str, str, str]]:
         db.session.commit()
         if not created:
             continue
+        periods = [_series(patient, plan, start, clinician) for plan in spec.series]
         for code, points in spec.courses.items():
             instrument = instruments.get(code)
             for week in range(0, WEEKS, 1 if code == "phq9" else 2):
@@ -157,5 +211,13 @@ def load_demo(today: datetime | None = None) -> list[tuple[str, str, str]]:
                 target = max(instrument.min_score, min(instrument.max_score, target))
                 answers = answers_for_total(rng, instrument, target, week in spec.item9_weeks)
                 when = start + timedelta(weeks=week, hours=rng.randint(0, 8))
-                submit(Submission(patient.id, code, answers, when), clinician)
+                series_id = next(
+                    (
+                        s.id
+                        for s in periods
+                        if s.started_at <= when and (s.ended_at is None or when <= s.ended_at)
+                    ),
+                    None,
+                )
+                submit(Submission(patient.id, code, answers, when, series_id), clinician)
     return logins

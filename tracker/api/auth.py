@@ -5,9 +5,9 @@ from __future__ import annotations
 import marshmallow as ma
 from flask import session
 from flask_login import current_user, login_required, login_user, logout_user
-from flask_smorest import Blueprint
 from sqlalchemy import select
 
+from tracker.api.blueprint import ApiBlueprint
 from tracker.api.fields import Id, StrictSchema
 from tracker.auth import audit
 from tracker.auth.passwords import verify_password
@@ -16,7 +16,7 @@ from tracker.extensions import db
 from tracker.models import User
 from tracker.problems import documented_problems, fail
 
-blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Log in and out")
+blp = ApiBlueprint("auth", __name__, url_prefix="/api/v1/auth", description="Log in and out")
 
 
 class LoginSchema(StrictSchema):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import marshmallow as ma
 from flask_login import login_required
-from flask_smorest import Blueprint
 
 from tracker import instruments
+from tracker.api.blueprint import ApiBlueprint
 from tracker.problems import documented_problems, fail
 
-blp = Blueprint(
+blp = ApiBlueprint(
     "instruments", __name__, url_prefix="/api/v1/instruments", description="Instruments"
 )
 

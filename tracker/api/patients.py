@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import marshmallow as ma
 from flask_login import current_user, login_required
-from flask_smorest import Blueprint
 from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 
+from tracker.api.blueprint import ApiBlueprint
 from tracker.api.fields import Id, StrictSchema
 from tracker.api.pagination import PageArgs, decode_cursor, encode_cursor, page_schema
 from tracker.auth import access, audit
@@ -16,7 +16,7 @@ from tracker.models import CareTeamMember, Patient, PatientIdentifier, User
 from tracker.models.types import utcnow
 from tracker.problems import READ_PROBLEMS, WRITE_PROBLEMS, documented_problems, fail
 
-blp = Blueprint("patients", __name__, url_prefix="/api/v1/patients", description="Patients")
+blp = ApiBlueprint("patients", __name__, url_prefix="/api/v1/patients", description="Patients")
 
 PATIENT_ID = "<int(max=2147483647):patient_id>"
 
@@ -144,7 +144,9 @@ def list_patients(args: dict) -> dict:
         query = query.where(Patient.id > after_id)
     rows = list(db.session.scalars(query.order_by(Patient.id).limit(args["limit"] + 1)))
     page, more = rows[: args["limit"]], len(rows) > args["limit"]
-    audit.record_now("read", resource_type="patient")
+    for patient in page:
+        audit.record("read", "patient", patient.id, patient.id)
+    db.session.commit()
     return {"items": page, "next_cursor": encode_cursor([page[-1].id]) if more else None}
 
 

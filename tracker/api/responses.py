@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import marshmallow as ma
 from flask_login import current_user, login_required
-from flask_smorest import Blueprint
 from sqlalchemy import and_, or_, select
 
 from tracker import instruments
+from tracker.api.blueprint import ApiBlueprint
 from tracker.api.fields import Id, StrictSchema
 from tracker.api.pagination import PageArgs, decode_cursor, encode_cursor, page_schema
 from tracker.api.patients import PATIENT_ID
@@ -18,7 +18,9 @@ from tracker.models.response import STATUSES
 from tracker.problems import READ_PROBLEMS, WRITE_PROBLEMS, documented_problems, fail
 from tracker.services import responses as service
 
-blp = Blueprint("responses", __name__, url_prefix="/api/v1", description="Questionnaire responses")
+blp = ApiBlueprint(
+    "responses", __name__, url_prefix="/api/v1", description="Questionnaire responses"
+)
 
 RESPONSE_ID = "<int(max=2147483647):response_id>"
 IDEMPOTENCY_HEADER = "Idempotency-Key"

@@ -4,6 +4,7 @@ from tracker.models.alert import Alert
 from tracker.models.audit import AuditEvent
 from tracker.models.patient import CareTeamMember, Patient, PatientIdentifier
 from tracker.models.response import Response
+from tracker.models.series import TreatmentSeries, TreatmentSession
 from tracker.models.user import User
 
 __all__ = [
@@ -13,5 +14,7 @@ __all__ = [
     "Patient",
     "PatientIdentifier",
     "Response",
+    "TreatmentSeries",
+    "TreatmentSession",
     "User",
 ]

@@ -52,7 +52,7 @@ class Response(db.Model):
     status: Mapped[str] = mapped_column(String(20), default="final")
     status_reason: Mapped[str | None] = mapped_column(String(1000))
     supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("response.id"), unique=True)
-    series_id: Mapped[int | None] = mapped_column(Integer)
+    series_id: Mapped[int | None] = mapped_column(ForeignKey("treatment_series.id"), index=True)
     idempotency_actor: Mapped[str | None] = mapped_column(String(64))
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     # Fingerprint of the submitted body, to tell a retry from a different request.

@@ -17,13 +17,15 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from tracker import instruments
+from tracker.analysis.change import deterioration
 from tracker.auth import audit
 from tracker.extensions import db
 from tracker.instruments import Instrument, InvalidAnswers
-from tracker.models import Alert, Response, User
+from tracker.models import Alert, Response, TreatmentSeries, User
 from tracker.models.types import utcnow
 
 SUICIDAL_IDEATION = "suicidal_ideation"
+RELIABLE_DETERIORATION = "reliable_deterioration"
 
 
 class SubmissionInvalid(Exception):
@@ -79,8 +81,10 @@ def _check_completed_at(completed_at: datetime, field: str = "completed_at") -> 
 
 
 def _check_series(patient_id: int, series_id: int | None) -> None:
-    # Treatment series arrive with their own table; until then no id can match.
-    if series_id is not None:
+    if series_id is None:
+        return
+    series = db.session.get(TreatmentSeries, series_id)
+    if series is None or series.patient_id != patient_id:
         raise SubmissionInvalid(
             {"series_id": ["No treatment series with this id for this patient."]}
         )
@@ -129,10 +133,38 @@ def _scored_row(
     )
 
 
-def _raise_alerts(row: Response) -> None:
-    """A response that reports thoughts of self-harm must reach a clinician."""
-    if SUICIDAL_IDEATION in row.flags:
-        db.session.add(Alert(patient_id=row.patient_id, response_id=row.id, kind=SUICIDAL_IDEATION))
+def _previous_total(row: Response) -> int | None:
+    """The patient's last final score of this instrument before this response."""
+    return db.session.scalar(
+        select(Response.total)
+        .where(
+            Response.patient_id == row.patient_id,
+            Response.instrument == row.instrument,
+            Response.status == "final",
+            Response.id != row.id,
+            Response.completed_at <= row.completed_at,
+        )
+        .order_by(Response.completed_at.desc(), Response.id.desc())
+        .limit(1)
+    )
+
+
+def _raise_alerts(
+    row: Response, instrument: Instrument, already: frozenset[str] = frozenset()
+) -> None:
+    """Thoughts of self-harm, or a reliable worsening, must reach a clinician.
+
+    ``already``: kinds the superseded version raised, so a correction does not
+    page the clinician twice for the same answers.
+    """
+    kinds = [SUICIDAL_IDEATION] if SUICIDAL_IDEATION in row.flags else []
+    previous = _previous_total(row)
+    if previous is not None and deterioration(instrument, previous, row.total):
+        kinds.append(RELIABLE_DETERIORATION)
+    for kind in kinds:
+        if kind in already:
+            continue
+        db.session.add(Alert(patient_id=row.patient_id, response_id=row.id, kind=kind))
 
 
 def _replay(actor_key: str, key: str, fingerprint: str) -> Response | None:
@@ -177,7 +209,7 @@ def submit(
             raise
         audit.record_now("read", "response", previous.id, previous.patient_id)
         return previous, False
-    _raise_alerts(row)
+    _raise_alerts(row, instrument)
     audit.record("create", "response", row.id, row.patient_id)
     db.session.commit()
     return row, True
@@ -208,7 +240,8 @@ def amend(
         series_id=None,
         difficulty=difficulty,
     )
-    row = _scored_row(submission, _instrument(original.instrument), actor, "clinician")
+    instrument = _instrument(original.instrument)
+    row = _scored_row(submission, instrument, actor, "clinician")
     row.series_id = original.series_id
     row.supersedes_id = original.id
     claimed = db.session.execute(
@@ -225,7 +258,10 @@ def amend(
     except IntegrityError:
         db.session.rollback()
         raise SubmissionConflict("This response was already amended.") from None
-    _raise_alerts(row)
+    raised = frozenset(
+        db.session.scalars(select(Alert.kind).where(Alert.response_id == original.id))
+    )
+    _raise_alerts(row, instrument, raised)
     audit.record("update", "response", original.id, original.patient_id)
     audit.record("create", "response", row.id, row.patient_id)
     db.session.commit()

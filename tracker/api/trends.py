@@ -1,0 +1,171 @@
+"""Trends: how a patient's scores moved around each treatment series, as JSON and SVG."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import marshmallow as ma
+from flask import Response as HttpResponse
+from flask_login import login_required
+from sqlalchemy import select
+from sqlalchemy.orm import noload
+
+from tracker import instruments
+from tracker.analysis.trends import Point, SeriesPeriod, Trend, analyse
+from tracker.api.blueprint import ApiBlueprint
+from tracker.api.fields import Id, StrictSchema
+from tracker.api.patients import PATIENT_ID
+from tracker.auth import access, audit
+from tracker.extensions import db
+from tracker.models import Response, TreatmentSeries
+from tracker.models.types import utcnow
+from tracker.problems import READ_PROBLEMS, documented_problems
+
+blp = ApiBlueprint("trends", __name__, url_prefix="/api/v1", description="Trends")
+
+INSTRUMENT = f"<any({', '.join(instruments.codes())}):instrument>"
+MAX_WINDOW_DAYS = 365
+
+
+class TrendArgs(StrictSchema):
+    baseline_window_days = ma.fields.Integer(
+        load_default=30,
+        validate=ma.validate.Range(min=0, max=MAX_WINDOW_DAYS),
+        metadata={"description": "baseline: latest score up to this many days before the start"},
+    )
+    post_window_days = ma.fields.Integer(
+        load_default=30,
+        validate=ma.validate.Range(min=0, max=MAX_WINDOW_DAYS),
+        metadata={"description": "post: earliest score up to this many days after the end"},
+    )
+
+
+class TrendPointSchema(ma.Schema):
+    response_id = Id()
+    completed_at = ma.fields.AwareDateTime()
+    total = ma.fields.Integer()
+    severity = ma.fields.String()
+    series_id = Id(allow_none=True)
+
+
+class AnchorSchema(ma.Schema):
+    response_id = Id()
+    total = ma.fields.Integer()
+    completed_at = ma.fields.AwareDateTime()
+
+
+class SeriesOutcomeSchema(ma.Schema):
+    series_id = Id()
+    label = ma.fields.String()
+    kind = ma.fields.String()
+    started_at = ma.fields.AwareDateTime()
+    ended_at = ma.fields.AwareDateTime(allow_none=True)
+    baseline = ma.fields.Nested(AnchorSchema, allow_none=True)
+    post = ma.fields.Nested(AnchorSchema, allow_none=True)
+    change = ma.fields.Integer(allow_none=True)
+    percent_change = ma.fields.Float(allow_none=True)
+    response = ma.fields.Boolean(allow_none=True)
+    remission = ma.fields.Boolean(allow_none=True)
+    reliable_change = ma.fields.String(allow_none=True)
+    meaningful_change = ma.fields.String(allow_none=True)
+    clinically_significant = ma.fields.Boolean(allow_none=True)
+
+
+class LatestSchema(ma.Schema):
+    response_id = Id()
+    total = ma.fields.Integer()
+    severity = ma.fields.String()
+    completed_at = ma.fields.AwareDateTime()
+
+
+class TrendSchema(ma.Schema):
+    instrument = ma.fields.String()
+    points = ma.fields.List(ma.fields.Nested(TrendPointSchema))
+    series = ma.fields.List(ma.fields.Nested(SeriesOutcomeSchema))
+    latest = ma.fields.Nested(LatestSchema, allow_none=True)
+
+
+def _load(
+    patient_id: int, code: str, args: dict, with_sessions: bool = False
+) -> tuple[Trend, list[TreatmentSeries]]:
+    """One query for the points, one for the series (and one for all sessions, for charts)."""
+    rows = db.session.execute(
+        select(
+            Response.id,
+            Response.completed_at,
+            Response.total,
+            Response.severity,
+            Response.series_id,
+        )
+        .where(
+            Response.patient_id == patient_id,
+            Response.instrument == code,
+            Response.status == "final",
+        )
+        .order_by(Response.completed_at, Response.id)
+    ).all()
+    series = list(
+        db.session.scalars(
+            select(TreatmentSeries)
+            .where(TreatmentSeries.patient_id == patient_id)
+            .order_by(TreatmentSeries.started_at, TreatmentSeries.id)
+            .options(*([] if with_sessions else [noload(TreatmentSeries.sessions)]))
+        )
+    )
+    trend = analyse(
+        instruments.get(code),
+        [Point(r.id, r.completed_at, r.total, r.severity, r.series_id) for r in rows],
+        [SeriesPeriod(s.id, s.label, s.kind, s.started_at, s.ended_at) for s in series],
+        baseline_window=timedelta(days=args["baseline_window_days"]),
+        post_window=timedelta(days=args["post_window_days"]),
+    )
+    return trend, series
+
+
+@blp.route(f"/patients/{PATIENT_ID}/trends/{INSTRUMENT}", methods=["GET"])
+@login_required
+@documented_problems(blp, *READ_PROBLEMS, notes={422: "Invalid window"})
+@blp.arguments(TrendArgs, location="query")
+@blp.response(200, TrendSchema)
+def get_trend(args: dict, patient_id: int, instrument: str) -> Trend:
+    """Scores over time, and per series the baseline, post score and judged change."""
+    patient = access.patient_for(patient_id)
+    trend, _series = _load(patient.id, instrument, args)
+    audit.record_now("read", "trend", instrument, patient.id)
+    return trend
+
+
+@blp.route(f"/patients/{PATIENT_ID}/trends/{INSTRUMENT}.svg", methods=["GET"])
+@login_required
+@documented_problems(blp, *READ_PROBLEMS)
+@blp.arguments(TrendArgs, location="query")
+@blp.doc(
+    responses={
+        "200": {
+            "description": "Self-contained SVG chart: bands, cut-off, series, sessions",
+            "content": {"image/svg+xml": {"schema": {"type": "string"}}},
+        }
+    }
+)
+def get_trend_chart(args: dict, patient_id: int, instrument: str) -> HttpResponse:
+    """The trend as a chart: score over time on the severity bands, series shaded."""
+    from tracker.charts.trend_svg import ChartPoint, ChartSeries, render_trend_svg
+
+    patient = access.patient_for(patient_id)
+    trend, series = _load(patient.id, instrument, args, with_sessions=True)
+    svg = render_trend_svg(
+        instruments.get(instrument),
+        [ChartPoint(p.completed_at, p.total) for p in trend.points],
+        [
+            ChartSeries(
+                s.label,
+                s.started_at,
+                s.ended_at,
+                tuple(session.administered_at for session in s.sessions),
+            )
+            for s in series
+        ],
+        now=utcnow(),
+    )
+    audit.record_now("read", "trend", instrument, patient.id)
+    return HttpResponse(svg, mimetype="image/svg+xml")
