@@ -65,15 +65,21 @@ PATIENTS = (
         "Avery Synthetic",
         "DEMO-0001",
         0,
+        # responds to the induction, relapses around week 20, booster from week 22
         {
-            "phq9": [(0, 21), (3, 19), (6, 8), (12, 6), (20, 9), (25, 7)],
+            "phq9": [(0, 21), (4, 19), (7, 8), (12, 6), (18, 7), (21, 17), (25, 9)],
             "gad7": [(0, 15), (6, 9), (25, 6)],
         },
         login="avery@demo.tracker.test",
         item9_weeks=(0, 1),
+        series=(
+            DemoSeries("Ketamine induction", "induction", 4, 6, INDUCTION_DAYS),
+            DemoSeries("Maintenance", "maintenance", 10, 18, (0, 7, 21, 35, 56)),
+            DemoSeries("Booster after relapse", "booster", 22, None, (0, 3)),
+        ),
     ),
     DemoPatient(
-        "Blake Synthetic",
+        "Blake Synthetic",  # a non-responder
         "DEMO-0002",
         0,
         {"phq9": [(0, 17), (8, 15), (16, 16), (25, 14)], "gad7": [(0, 12), (25, 11)]},
@@ -107,6 +113,7 @@ PATIENTS = (
             "phq9": [(0, 19), (4, 12), (8, 7), (14, 4), (25, 3)],
             "pcl5": [(0, 38), (12, 24), (25, 18)],
         },
+        series=(DemoSeries("Ketamine induction", "induction", 2, 4, INDUCTION_DAYS),),
     ),
 )
 

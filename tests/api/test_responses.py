@@ -37,6 +37,7 @@ def test_worked_example_returns_exactly_the_documented_response(world):
         "status_reason": None,
         "series_id": None,
         "supersedes": None,
+        "superseded_by": None,
     }
     assert isinstance(body["id"], str)
 
@@ -211,6 +212,7 @@ def test_amend_supersedes_and_keeps_the_original(world):
     assert amended.json["completed_at"] == original["completed_at"]
     old = api.get(f"/api/v1/responses/{original['id']}").json
     assert old["status"] == "amended" and old["total"] == 11
+    assert old["superseded_by"] == amended.json["id"]
     assert old["status_reason"] == "transcription error"
     again = api.post(
         f"/api/v1/responses/{original['id']}/amend", json={"answers": [0] * 9, "reason": "again"}

@@ -91,6 +91,11 @@ class ResponseSchema(ma.Schema):
     status_reason = ma.fields.String(allow_none=True)
     series_id = Id(allow_none=True)
     supersedes = Id(attribute="supersedes_id", allow_none=True)
+    superseded_by = Id(
+        attribute="superseded_by_id",
+        allow_none=True,
+        metadata={"description": "The amendment that replaced this response, if any"},
+    )
 
     def _severity(self, row: Response) -> dict:
         band = next(b for b in instruments.get(row.instrument).bands if b.code == row.severity)

@@ -16,6 +16,13 @@ from tracker.api.blueprint import ApiBlueprint
 from tracker.api.fields import Id, StrictSchema
 from tracker.api.patients import PATIENT_ID
 from tracker.auth import access, audit
+from tracker.charts.trend_svg import (
+    MIN_HEIGHT,
+    MIN_WIDTH,
+    ChartPoint,
+    ChartSeries,
+    render_trend_svg,
+)
 from tracker.extensions import db
 from tracker.models import Response, TreatmentSeries
 from tracker.models.types import utcnow
@@ -37,6 +44,17 @@ class TrendArgs(StrictSchema):
         load_default=30,
         validate=ma.validate.Range(min=0, max=MAX_WINDOW_DAYS),
         metadata={"description": "post: earliest score up to this many days after the end"},
+    )
+
+
+class ChartArgs(TrendArgs):
+    width = ma.fields.Integer(
+        load_default=800,
+        validate=ma.validate.Range(min=MIN_WIDTH, max=4000),
+        metadata={"description": "pixels; ask for ~390 on a phone so the text stays legible"},
+    )
+    height = ma.fields.Integer(
+        load_default=400, validate=ma.validate.Range(min=MIN_HEIGHT, max=3000)
     )
 
 
@@ -137,8 +155,8 @@ def get_trend(args: dict, patient_id: int, instrument: str) -> Trend:
 
 @blp.route(f"/patients/{PATIENT_ID}/trends/{INSTRUMENT}.svg", methods=["GET"])
 @login_required
-@documented_problems(blp, *READ_PROBLEMS)
-@blp.arguments(TrendArgs, location="query")
+@documented_problems(blp, *READ_PROBLEMS, notes={422: "Invalid window or size"})
+@blp.arguments(ChartArgs, location="query")
 @blp.doc(
     responses={
         "200": {
@@ -149,8 +167,6 @@ def get_trend(args: dict, patient_id: int, instrument: str) -> Trend:
 )
 def get_trend_chart(args: dict, patient_id: int, instrument: str) -> HttpResponse:
     """The trend as a chart: score over time on the severity bands, series shaded."""
-    from tracker.charts.trend_svg import ChartPoint, ChartSeries, render_trend_svg
-
     patient = access.patient_for(patient_id)
     trend, series = _load(patient.id, instrument, args, with_sessions=True)
     svg = render_trend_svg(
@@ -166,6 +182,8 @@ def get_trend_chart(args: dict, patient_id: int, instrument: str) -> HttpRespons
             for s in series
         ],
         now=utcnow(),
+        width=args["width"],
+        height=args["height"],
     )
     audit.record_now("read", "trend", instrument, patient.id)
     return HttpResponse(svg, mimetype="image/svg+xml")

@@ -12,8 +12,9 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    select,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, aliased, column_property, mapped_column
 
 from tracker.extensions import db
 from tracker.models.types import UTCDateTime, utcnow
@@ -57,3 +58,13 @@ class Response(db.Model):
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     # Fingerprint of the submitted body, to tell a retry from a different request.
     request_fingerprint: Mapped[str | None] = mapped_column(String(64))
+
+
+# The newer version that replaced this response, if any (the unique supersedes_id makes it one).
+_successor = aliased(Response)
+Response.superseded_by_id = column_property(
+    select(_successor.id)
+    .where(_successor.supersedes_id == Response.id)
+    .correlate_except(_successor)
+    .scalar_subquery()
+)

@@ -1,0 +1,243 @@
+"""Trend vignettes through the HTTP API, on both databases; answers worked out by hand."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from tests.helpers import submit_total
+
+START = "2026-01-10T08:00:00+00:00"  # series start
+END = "2026-01-24T08:00:00+00:00"  # series end
+
+
+def series(api, patient_id, label="Ketamine induction", started_at=START, ended_at=END, **kw):
+    body = {"label": label, "kind": "induction", "started_at": started_at, "ended_at": ended_at}
+    body.update(kw)
+    response = api.post(f"/api/v1/patients/{patient_id}/series", json=body)
+    assert response.status_code == 201, response.json
+    return response.json
+
+
+def trend(api, patient_id, instrument, query=""):
+    response = api.get(f"/api/v1/patients/{patient_id}/trends/{instrument}{query}")
+    assert response.status_code == 200, response.json
+    return response.json
+
+
+def derived(outcome):
+    keys = (
+        "change",
+        "percent_change",
+        "response",
+        "remission",
+        "reliable_change",
+        "meaningful_change",
+        "clinically_significant",
+    )
+    return {k: outcome[k] for k in keys}
+
+
+def test_phq9_19_to_7_with_several_candidates(world):
+    api = world.as_clinician_a()
+    p = world.patient_1
+    submit_total(api, p, "phq9", 15, "2026-01-01T09:00:00+00:00")  # in window, not the latest
+    baseline = submit_total(api, p, "phq9", 19, "2026-01-09T09:00:00+00:00")
+    submit_total(api, p, "phq9", 12, "2026-01-17T09:00:00+00:00")  # during the series
+    post = submit_total(api, p, "phq9", 7, "2026-01-25T09:00:00+00:00")  # earliest after end
+    submit_total(api, p, "phq9", 4, "2026-02-10T09:00:00+00:00")
+    s = series(api, p)
+    body = trend(api, p, "phq9")
+    assert [pt["total"] for pt in body["points"]] == [15, 19, 12, 7, 4]
+    outcome = body["series"][0]
+    assert outcome["series_id"] == s["id"]
+    assert outcome["baseline"] == {
+        "response_id": baseline["id"],
+        "total": 19,
+        "completed_at": "2026-01-09T09:00:00+00:00",
+    }
+    assert outcome["post"]["response_id"] == post["id"]
+    # −12; −12/19 = −63.2 %; 7 ≤ 9.5 → response; 7 ≥ 5 → no remission; −12 ≤ −6 and ≤ −5;
+    # 19 ≥ 10 and 7 < 10 → clinically significant.
+    assert derived(outcome) == {
+        "change": -12,
+        "percent_change": -63.2,
+        "response": True,
+        "remission": False,
+        "reliable_change": "improved",
+        "meaningful_change": "improved",
+        "clinically_significant": True,
+    }
+    assert body["latest"]["total"] == 4 and body["latest"]["severity"] == "minimal"
+
+
+def test_pcl5_52_to_30_and_gad7_12_to_8(world):
+    api = world.as_clinician_a()
+    p = world.patient_1
+    series(api, p)
+    submit_total(api, p, "pcl5", 52, "2026-01-08T09:00:00+00:00")
+    submit_total(api, p, "pcl5", 30, "2026-02-01T09:00:00+00:00")
+    submit_total(api, p, "gad7", 12, "2026-01-10T08:00:00+00:00")  # exactly at the start
+    submit_total(api, p, "gad7", 8, "2026-01-24T08:00:00+00:00")  # exactly at the end
+    # PCL-5: −22, −42.3 %, 30 > 26 → no response, 30 < 33 → remission, −22 ≤ −15 and ≤ −10,
+    # 52 ≥ 33 > 30 → clinically significant.
+    assert derived(trend(api, p, "pcl5")["series"][0]) == {
+        "change": -22,
+        "percent_change": -42.3,
+        "response": False,
+        "remission": True,
+        "reliable_change": "improved",
+        "meaningful_change": "improved",
+        "clinically_significant": True,
+    }
+    # GAD-7: −4, −33.3 %, 8 > 6 → no response, 8 ≥ 5 → no remission, −4 > −6 → unchanged,
+    # −4 ≤ −4 (MCID) → meaningful improvement, not reliable → not clinically significant.
+    assert derived(trend(api, p, "gad7")["series"][0]) == {
+        "change": -4,
+        "percent_change": -33.3,
+        "response": False,
+        "remission": False,
+        "reliable_change": "unchanged",
+        "meaningful_change": "improved",
+        "clinically_significant": False,
+    }
+
+
+def test_window_edges_and_window_parameters(world):
+    api = world.as_clinician_a()
+    p = world.patient_1
+    series(api, p)
+    submit_total(api, p, "phq9", 18, "2025-12-11T08:00:00+00:00")  # START − 30 days exactly
+    submit_total(api, p, "phq9", 9, "2026-02-23T08:00:00+00:00")  # END + 30 days exactly
+    outcome = trend(api, p, "phq9")["series"][0]
+    assert (outcome["baseline"]["total"], outcome["post"]["total"], outcome["change"]) == (
+        18,
+        9,
+        -9,
+    )
+    narrow = trend(api, p, "phq9", "?baseline_window_days=29&post_window_days=29")["series"][0]
+    assert narrow["baseline"] is None and narrow["post"] is None
+    assert narrow["change"] is None and narrow["reliable_change"] is None
+    for query in (
+        "?baseline_window_days=-1",
+        "?post_window_days=366",
+        "?post_window_days=x",
+        "?window=3",
+    ):
+        response = api.get(f"/api/v1/patients/{p}/trends/phq9{query}")
+        assert response.status_code == 422, query
+
+
+def test_ongoing_series_and_baseline_zero(world):
+    api = world.as_clinician_a()
+    p = world.patient_1
+    series(api, p, ended_at=None)
+    submit_total(api, p, "phq9", 0, "2026-01-05T09:00:00+00:00")
+    submit_total(api, p, "phq9", 3, "2026-01-30T09:00:00+00:00")
+    ongoing = trend(api, p, "phq9")["series"][0]
+    assert ongoing["baseline"]["total"] == 0 and ongoing["post"] is None
+    assert ongoing["change"] is None and ongoing["remission"] is None
+    s_id = ongoing["series_id"]
+    api.patch(f"/api/v1/series/{s_id}", json={"ended_at": END})
+    ended = trend(api, p, "phq9")["series"][0]
+    # Baseline 0: no percent change, no response; the rest is still judged (+3 is unchanged).
+    assert derived(ended) == {
+        "change": 3,
+        "percent_change": None,
+        "response": None,
+        "remission": True,
+        "reliable_change": "unchanged",
+        "meaningful_change": "unchanged",
+        "clinically_significant": False,
+    }
+
+
+def test_deterioration_and_only_final_responses_count(world):
+    api = world.as_clinician_a()
+    p = world.patient_1
+    series(api, p)
+    submit_total(api, p, "phq9", 8, "2026-01-09T09:00:00+00:00")
+    wrong = submit_total(api, p, "phq9", 2, "2026-01-25T09:00:00+00:00")
+    post = submit_total(api, p, "phq9", 15, "2026-01-26T09:00:00+00:00")
+    api.post(f"/api/v1/responses/{wrong['id']}/entered-in-error", json={"reason": "wrong form"})
+    body = trend(api, p, "phq9")
+    assert [pt["total"] for pt in body["points"]] == [8, 15]
+    outcome = body["series"][0]
+    assert outcome["post"]["response_id"] == post["id"]
+    assert (outcome["change"], outcome["reliable_change"], outcome["meaningful_change"]) == (
+        7,
+        "deteriorated",
+        "deteriorated",
+    )
+    amended = api.post(
+        f"/api/v1/responses/{post['id']}/amend",
+        json={"answers": [1] * 8 + [0], "reason": "transcription"},
+    ).json
+    outcome = trend(api, p, "phq9")["series"][0]
+    assert outcome["post"] == {
+        "response_id": amended["id"],
+        "total": 8,
+        "completed_at": "2026-01-26T09:00:00+00:00",
+    }
+
+
+def test_trend_access(world):
+    p = world.patient_1
+    assert world.as_patient_1().get(f"/api/v1/patients/{p}/trends/phq9").status_code == 200
+    assert world.as_clinician_b().get(f"/api/v1/patients/{p}/trends/phq9").status_code == 404
+    assert world.as_admin().get(f"/api/v1/patients/{p}/trends/phq10").status_code == 404
+    empty = trend(world.as_admin(), p, "gad7")
+    assert empty == {"instrument": "gad7", "points": [], "series": [], "latest": None}
+
+
+def test_chart_is_self_contained_svg(world):
+    api = world.as_clinician_a()
+    p = world.patient_1
+    s = series(api, p, label="Ketamine <induction> & co")
+    api.post(
+        f"/api/v1/series/{s['id']}/sessions", json={"administered_at": "2026-01-12T09:00:00+00:00"}
+    )
+    submit_total(api, p, "phq9", 19, "2026-01-09T09:00:00+00:00")
+    submit_total(api, p, "phq9", 7, "2026-01-25T09:00:00+00:00")
+    response = api.get(f"/api/v1/patients/{p}/trends/phq9.svg")
+    assert response.status_code == 200
+    assert response.mimetype == "image/svg+xml"
+    text = response.get_data(as_text=True)
+    root = ET.fromstring(text)
+    assert root.tag.endswith("svg")
+    assert "<script" not in text and "https://" not in text
+    assert "Ketamine &lt;induction&gt; &amp; co" in text
+    assert world.as_clinician_b().get(f"/api/v1/patients/{p}/trends/phq9.svg").status_code == 404
+
+
+def test_trend_queries_do_not_grow_with_points_or_series(world):
+    from sqlalchemy import event
+
+    from tracker.extensions import db
+
+    api = world.as_clinician_a()
+    p = world.patient_1
+
+    def queries_for_trend() -> int:
+        statements: list[str] = []
+        with world.app.app_context():
+            engine = db.engine
+
+        def count(*_args):  # type: ignore[no-untyped-def]
+            statements.append("q")
+
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            trend(api, p, "phq9")
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        return len(statements)
+
+    series(api, p)
+    submit_total(api, p, "phq9", 19, "2026-01-09T09:00:00+00:00")
+    few = queries_for_trend()
+    for day in range(10, 28):
+        submit_total(api, p, "phq9", 10, f"2026-02-{day}T09:00:00+00:00")
+    for month in range(3, 8):
+        series(api, p, label=f"Booster {month}", started_at=f"2026-0{month}-01T08:00:00+00:00",
+               ended_at=f"2026-0{month}-02T08:00:00+00:00")
+    assert queries_for_trend() == few
