@@ -25,3 +25,49 @@ def test_downgrade_to_base_and_upgrade_again(app):
         tables = set(inspect(db.engine).get_table_names())
         assert {"user", "patient", "response", "alert", "audit_event", "care_team"} <= tables
         db.engine.dispose()
+
+
+def test_upgrade_keeps_existing_rows_and_builds_chains(app):
+    """Upgrading a database that holds data: referenced tables are rebuilt on SQLite."""
+    from sqlalchemy import text
+
+    with app.app_context():
+        flask_migrate.downgrade(directory=MIGRATIONS, revision="0001_foundation")
+        with db.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO patient (id, display_name, created_at, updated_at)"
+                    " VALUES (1, 'Synthetic', '2026-01-01 00:00:00+00', '2026-01-01 00:00:00+00')"
+                )
+            )
+            for row_id, status, supersedes in (
+                (1, "amended", None),
+                (2, "amended", 1),
+                (3, "final", 2),
+            ):
+                conn.execute(
+                    text(
+                        "INSERT INTO response (id, patient_id, instrument, instrument_version,"
+                        " answers, total, prorated, severity, subscales, flags, screen_positive,"
+                        " completed_at, recorded_at, source, status, supersedes_id)"
+                        " VALUES (:id, 1, 'phq9', '1', '[1,1,1,1,1,1,1,1,1]', 9, false, 'mild',"
+                        " '{}', '[\"suicidal_ideation\"]', false, '2026-01-02 00:00:00+00',"
+                        " '2026-01-02 00:00:00+00', 'patient', :status, :supersedes)"
+                    ),
+                    {"id": row_id, "status": status, "supersedes": supersedes},
+                )
+            conn.execute(
+                text(
+                    "INSERT INTO alert (id, patient_id, response_id, kind, status, created_at)"
+                    " VALUES (1, 1, 1, 'suicidal_ideation', 'open', '2026-01-02 00:00:00+00')"
+                )
+            )
+        flask_migrate.upgrade(directory=MIGRATIONS)
+        with db.engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT id, chain_id, version FROM response ORDER BY id")
+            ).all()
+            alerts = conn.execute(text("SELECT response_id FROM alert")).scalars().all()
+        assert [tuple(r) for r in rows] == [(1, 1, 1), (2, 1, 2), (3, 1, 3)]
+        assert alerts == [1]
+        db.engine.dispose()

@@ -18,6 +18,10 @@ def create_app(overrides: dict | None = None) -> Flask:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.config.update(config_module.load(app.instance_path, overrides))
     app.json.sort_keys = False
+    if app.config["TRACKER_TRUST_PROXY"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1, x_prefix=1)
 
     db.init_app(app)
     migrate.init_app(
@@ -46,7 +50,16 @@ def create_app(overrides: dict | None = None) -> Flask:
 
 
 def _register_api(app: Flask) -> None:
-    from tracker.api import alerts, auth, instruments, patients, responses, series, trends
+    from tracker.api import (
+        alerts,
+        auth,
+        instruments,
+        oauth,
+        patients,
+        responses,
+        series,
+        trends,
+    )
     from tracker.api.guards import init_app as init_guards
 
     # extensions.api, not a bare `api`: importing tracker.api rebinds that name here.
@@ -62,7 +75,7 @@ def _register_api(app: Flask) -> None:
             }
         },
     )
-    for module in (auth, instruments, patients, responses, series, trends, alerts):
+    for module in (auth, oauth, instruments, patients, responses, series, trends, alerts):
         extensions.api.register_blueprint(module.blp)
     init_guards(app)
     _serve_swagger_assets(app)

@@ -47,3 +47,41 @@ def demo_command() -> None:
     click.echo("Demo clinic ready. Log in with (all synthetic):")
     for email, password, role in logins:
         click.echo(f"  {role:<10} {email:<32} {password}")
+
+
+@cli.command("create-client")
+@click.option("--name", required=True, help="Who this integration is, e.g. the EHR's name.")
+@click.option("--scopes", required=True, help='Space-separated, e.g. "system/*.rs".')
+@click.option(
+    "--jwks",
+    "jwks_file",
+    type=click.File("r"),
+    default=None,
+    help="The client's public keys (JWKS) for SMART Backend Services.",
+)
+@click.option("--no-secret", is_flag=True, help="Key-only client: issue no client_secret.")
+def create_client_command(name: str, scopes: str, jwks_file, no_secret: bool) -> None:  # type: ignore[no-untyped-def]
+    """Register an EHR integration; prints one JSON line (the secret is shown only here)."""
+    from tracker.auth import smart
+    from tracker.auth.clients import register_client
+
+    requested = scopes.split()
+    normalised = [smart.normalise_scope(s) for s in requested]
+    unknown = [s for s, n in zip(requested, normalised, strict=True) if n is None]
+    if not requested or unknown:
+        raise click.ClickException(f"unsupported scopes: {' '.join(unknown) or '(none given)'}")
+    jwks = None
+    if jwks_file is not None:
+        try:
+            jwks = smart.parse_jwks(jwks_file.read())
+        except smart.InvalidJwks as error:
+            raise click.ClickException(f"--jwks: {error}") from None
+    if no_secret and jwks is None:
+        raise click.ClickException("a client without a secret needs --jwks")
+    client, secret = register_client(name, normalised, jwks, with_secret=not no_secret)
+    db.session.commit()
+    click.echo(
+        json.dumps(
+            {"client_id": client.client_id, "client_secret": secret, "scopes": " ".join(normalised)}
+        )
+    )

@@ -56,6 +56,18 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         "OPENAPI_SWAGGER_UI_PATH": "docs",
         "OPENAPI_SWAGGER_UI_URL": "/api/v1/docs/static/",
         "JSON_SORT_KEYS": False,
+        # Absolute links (FHIR paging, token audience, export files) use this base when set.
+        "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", "").rstrip("/") or None,
+        # Honour X-Forwarded-For/-Proto/-Host/-Port/-Prefix from exactly one proxy hop.
+        "TRACKER_TRUST_PROXY": os.environ.get("TRACKER_TRUST_PROXY") == "1",
+        # Canonical URLs of our FHIR Questionnaires: stable identifiers, not locations.
+        "FHIR_CANONICAL_BASE": os.environ.get(
+            "FHIR_CANONICAL_BASE", "https://tracker.example.org/fhir"
+        ).rstrip("/"),
+        # Bulk Data export files (private storage) and how long they are kept.
+        "EXPORT_DIR": os.environ.get("EXPORT_DIR")
+        or str(Path(instance_path) / "exports"),
+        "EXPORT_RETENTION_SECONDS": int(os.environ.get("EXPORT_RETENTION_SECONDS", "3600")),
     }
     if env == "test":
         config["PASSWORD_HASH_TIME_COST"] = 1

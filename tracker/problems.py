@@ -103,6 +103,10 @@ class ProblemApi(Api):
         self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
 
     def handle_http_exception(self, error: HTTPException) -> Response:
+        from tracker.fhir.http import error_response, is_fhir_request
+
+        if is_fhir_request():
+            return error_response(error)
         status = error.code or 500
         data = getattr(error, "data", None) or {}
         errors = None

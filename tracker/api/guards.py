@@ -8,6 +8,8 @@ from tracker.auth.session import UNSAFE_METHODS
 from tracker.problems import fail
 
 JSON_MIMETYPES = ("application/json",)
+# OAuth 2.0 token requests are form-encoded by definition (RFC 6749 §4.4.2).
+FORM_ENDPOINTS = frozenset({"oauth.token"})
 
 
 def _is_json(mimetype: str) -> bool:
@@ -23,7 +25,10 @@ def require_json_body() -> None:
     has_body = bool(request.content_length) or "chunked" in request.headers.get(
         "Transfer-Encoding", ""
     )
-    if has_body and not _is_json(request.mimetype):
+    if request.endpoint in FORM_ENDPOINTS:
+        if has_body and request.mimetype != "application/x-www-form-urlencoded":
+            fail(415, "Send the body as application/x-www-form-urlencoded.")
+    elif has_body and not _is_json(request.mimetype):
         fail(415, "Send the body as application/json.")
     limit = request.max_content_length
     if limit is not None and (request.content_length or 0) > limit:

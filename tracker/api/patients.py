@@ -181,6 +181,7 @@ def patch_patient(data: dict, patient_id: int) -> Patient:
             db.session.flush()  # free the old (system, value) pairs first
             patient.identifiers = [PatientIdentifier(**i) for i in data["identifiers"]]
         patient.updated_at = utcnow()
+        patient.version += 1
         audit.record("update", "patient", patient.id, patient.id)
         db.session.commit()
     except IntegrityError:

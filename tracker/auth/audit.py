@@ -11,6 +11,8 @@ from tracker.models import AuditEvent
 
 def _actor() -> tuple[str, str | None]:
     if has_request_context() and current_user and current_user.is_authenticated:
+        if getattr(current_user, "is_client", False):
+            return "client", current_user.id
         return "user", str(current_user.id)
     if has_request_context():
         return "anonymous", None

@@ -7,10 +7,11 @@ import re
 import secrets
 import uuid
 
-from flask import Flask, Response, g, request, session
+from flask import Flask, Request, Response, g, request, session
 from flask_login import current_user
 
 from tracker.auth import audit
+from tracker.auth.clients import ClientPrincipal, principal_from_request
 from tracker.extensions import db, login_manager
 from tracker.models import User
 from tracker.problems import fail
@@ -18,7 +19,7 @@ from tracker.problems import fail
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CSRF_HEADER = "X-CSRF-Token"
 # Unsafe requests that may come without a session (and so without a CSRF token).
-CSRF_EXEMPT_ENDPOINTS = frozenset({"auth.Login"})
+CSRF_EXEMPT_ENDPOINTS = frozenset({"auth.Login", "oauth.token"})
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -27,6 +28,11 @@ def load_user(user_id: str) -> User | None:
     if not user_id.isdigit() or int(user_id) > 2**31 - 1:
         return None
     return db.session.get(User, int(user_id))
+
+
+@login_manager.request_loader
+def load_client(request: Request) -> ClientPrincipal | None:
+    return principal_from_request(request)
 
 
 @login_manager.unauthorized_handler
@@ -54,8 +60,8 @@ def _check_csrf() -> None:
     """A cookie-authenticated unsafe request must echo the session's CSRF token."""
     if request.method not in UNSAFE_METHODS or request.endpoint in CSRF_EXEMPT_ENDPOINTS:
         return
-    if not current_user.is_authenticated:
-        return  # the view answers 401
+    if not current_user.is_authenticated or getattr(current_user, "is_client", False):
+        return  # the view answers 401; bearer tokens are not sent by browsers on their own
     sent = request.headers.get(CSRF_HEADER, "")
     expected = session.get("csrf_token", "")
     if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):

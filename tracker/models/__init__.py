@@ -2,12 +2,18 @@
 
 from tracker.models.alert import Alert
 from tracker.models.audit import AuditEvent
+from tracker.models.client import AccessToken, ApiClient, UsedAssertion
+from tracker.models.export import ExportJob
 from tracker.models.patient import CareTeamMember, Patient, PatientIdentifier
 from tracker.models.response import Response
 from tracker.models.series import TreatmentSeries, TreatmentSession
 from tracker.models.user import User
 
 __all__ = [
+    "AccessToken",
+    "ApiClient",
+    "ExportJob",
+    "UsedAssertion",
     "Alert",
     "AuditEvent",
     "CareTeamMember",

@@ -19,6 +19,7 @@ class Patient(db.Model):
     birth_date: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # meta.versionId
 
     identifiers: Mapped[list[PatientIdentifier]] = relationship(
         back_populates="patient",

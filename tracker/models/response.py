@@ -31,6 +31,11 @@ class Response(db.Model):
         # A retried submission finds its first row through this constraint.
         UniqueConstraint("idempotency_actor", "idempotency_key"),
         Index("ix_response_patient_completed", "patient_id", "completed_at", "id"),
+        Index("ix_response_updated", "updated_at", "id"),
+        Index("ix_response_completed", "completed_at", "id"),
+        # An external identifier (e.g. a FHIR QuestionnaireResponse.identifier) names one
+        # submission: a repeated create finds the first row through this constraint.
+        UniqueConstraint("source_identifier_system", "source_identifier_value"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -58,6 +63,13 @@ class Response(db.Model):
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     # Fingerprint of the submitted body, to tell a retry from a different request.
     request_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    # FHIR view: one logical resource per chain of versions (the first row's id).
+    chain_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    entered_by_client: Mapped[int | None] = mapped_column(ForeignKey("api_client.id"))
+    source_identifier_system: Mapped[str | None] = mapped_column(String(255))
+    source_identifier_value: Mapped[str | None] = mapped_column(String(255))
 
 
 # The newer version that replaced this response, if any (the unique supersedes_id makes it one).

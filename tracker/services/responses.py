@@ -90,9 +90,7 @@ def _check_series(patient_id: int, series_id: int | None) -> None:
         )
 
 
-def _scored_row(
-    submission: Submission, instrument: Instrument, actor: User, source: str
-) -> Response:
+def _scored_row(submission: Submission, instrument: Instrument, enterer: Enterer) -> Response:
     """Validate and score, collecting every field error before refusing."""
     errors: dict[str, list[str]] = {}
     result = None
@@ -111,6 +109,7 @@ def _scored_row(
         errors.update(invalid.errors)
     if errors or result is None:
         raise SubmissionInvalid(errors)
+    now = utcnow()
     return Response(
         patient_id=submission.patient_id,
         instrument=instrument.code,
@@ -125,9 +124,11 @@ def _scored_row(
         screen_positive=result.screen_positive,
         provisional_diagnosis=result.provisional_diagnosis,
         completed_at=submission.completed_at,
-        recorded_at=utcnow(),
-        source=source,
-        entered_by=actor.id,
+        recorded_at=now,
+        updated_at=now,
+        source=enterer.source,
+        entered_by=enterer.user_id,
+        entered_by_client=enterer.client_id,
         status="final",
         series_id=submission.series_id,
     )
@@ -167,48 +168,84 @@ def _raise_alerts(
         db.session.add(Alert(patient_id=row.patient_id, response_id=row.id, kind=kind))
 
 
-def _replay(actor_key: str, key: str, fingerprint: str) -> Response | None:
-    previous = db.session.scalar(
-        select(Response).where(
-            Response.idempotency_actor == actor_key, Response.idempotency_key == key
-        )
-    )
+@dataclass(frozen=True)
+class Enterer:
+    """Who stores a response: a logged-in user or an EHR integration."""
+
+    source: str  # patient | clinician | import
+    key: str  # scope of Idempotency-Key values
+    user_id: int | None = None
+    client_id: int | None = None
+
+
+def enterer_of(actor: object) -> Enterer:
+    if getattr(actor, "is_client", False):
+        client = actor.client  # type: ignore[attr-defined]
+        return Enterer("import", f"client:{client.client_id}", client_id=client.id)
+    source = "patient" if actor.role == "patient" else "clinician"  # type: ignore[attr-defined]
+    return Enterer(source, f"user:{actor.id}", user_id=actor.id)  # type: ignore[attr-defined]
+
+
+def _earlier_submission(
+    enterer: Enterer,
+    key: str | None,
+    identifier: tuple[str, str] | None,
+    fingerprint: str,
+) -> Response | None:
+    """The row a retry refers to, if any; the same key with other answers is a conflict."""
+    if key is not None:
+        where = [Response.idempotency_actor == enterer.key, Response.idempotency_key == key]
+    elif identifier is not None:
+        where = [
+            Response.source_identifier_system == identifier[0],
+            Response.source_identifier_value == identifier[1],
+        ]
+    else:
+        return None
+    previous = db.session.scalar(select(Response).where(*where))
     if previous is not None and previous.request_fingerprint != fingerprint:
-        raise SubmissionConflict("This Idempotency-Key was used for a different submission.")
+        raise SubmissionConflict(
+            "This Idempotency-Key or identifier was used for a different submission."
+        )
     return previous
 
 
 def submit(
-    submission: Submission, actor: User, idempotency_key: str | None = None
+    submission: Submission,
+    actor: object,
+    idempotency_key: str | None = None,
+    source_identifier: tuple[str, str] | None = None,
 ) -> tuple[Response, bool]:
     """Score and store a submission; returns (row, created).
 
-    A repeat of an Idempotency-Key returns the first row with created=False.
-    The database's unique constraint decides races, not a prior read.
+    A repeat of an Idempotency-Key (per caller) or of an external identifier
+    (e.g. a FHIR QuestionnaireResponse.identifier) returns the first row with
+    created=False. The database's unique constraints decide races, not a prior read.
     """
     instrument = _instrument(submission.instrument)
-    actor_key = f"user:{actor.id}"
+    enterer = enterer_of(actor)
     fingerprint = submission.fingerprint()
-    if idempotency_key is not None:
-        previous = _replay(actor_key, idempotency_key, fingerprint)
-        if previous is not None:
-            audit.record_now("read", "response", previous.id, previous.patient_id)
-            return previous, False
-    source = "patient" if actor.role == "patient" else "clinician"
-    row = _scored_row(submission, instrument, actor, source)
-    row.idempotency_actor = actor_key if idempotency_key else None
+    previous = _earlier_submission(enterer, idempotency_key, source_identifier, fingerprint)
+    if previous is not None:
+        audit.record_now("read", "response", previous.id, previous.patient_id)
+        return previous, False
+    row = _scored_row(submission, instrument, enterer)
+    row.idempotency_actor = enterer.key if idempotency_key else None
     row.idempotency_key = idempotency_key
     row.request_fingerprint = fingerprint
+    if source_identifier is not None:
+        row.source_identifier_system, row.source_identifier_value = source_identifier
     db.session.add(row)
     try:
         db.session.flush()
     except IntegrityError:
         db.session.rollback()
-        previous = _replay(actor_key, idempotency_key, fingerprint) if idempotency_key else None
+        previous = _earlier_submission(enterer, idempotency_key, source_identifier, fingerprint)
         if previous is None:
             raise
         audit.record_now("read", "response", previous.id, previous.patient_id)
         return previous, False
+    row.chain_id = row.id  # the first version of its own chain
     _raise_alerts(row, instrument)
     audit.record("create", "response", row.id, row.patient_id)
     db.session.commit()
@@ -241,13 +278,15 @@ def amend(
         difficulty=difficulty,
     )
     instrument = _instrument(original.instrument)
-    row = _scored_row(submission, instrument, actor, "clinician")
+    row = _scored_row(submission, instrument, enterer_of(actor))
     row.series_id = original.series_id
     row.supersedes_id = original.id
+    row.chain_id = original.chain_id
+    row.version = original.version + 1
     claimed = db.session.execute(
         update(Response)
         .where(Response.id == original.id, Response.status == "final")
-        .values(status="amended", status_reason=reason)
+        .values(status="amended", status_reason=reason, updated_at=utcnow())
     ).rowcount
     if claimed != 1:
         db.session.rollback()
@@ -277,7 +316,12 @@ def mark_entered_in_error(row: Response, reason: str) -> Response:
     changed = db.session.execute(
         update(Response)
         .where(Response.id == row.id, Response.status == "final")
-        .values(status="entered-in-error", status_reason=reason)
+        .values(
+            status="entered-in-error",
+            status_reason=reason,
+            version=Response.version + 1,
+            updated_at=utcnow(),
+        )
     ).rowcount
     if changed != 1:
         db.session.rollback()
