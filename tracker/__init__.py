@@ -80,6 +80,11 @@ def _register_api(app: Flask) -> None:
     init_guards(app)
     _serve_swagger_assets(app)
 
+    from tracker.fhir import export  # noqa: F401  (adds the Bulk Data routes to the blueprint)
+    from tracker.fhir.routes import bp as fhir_blueprint
+
+    app.register_blueprint(fhir_blueprint)
+
 
 def _serve_swagger_assets(app: Flask) -> None:
     """Serve Swagger UI from the installed bundle: the docs page needs no CDN."""
@@ -95,8 +100,13 @@ def _register_errors(app: Flask) -> None:
 
     @app.errorhandler(OperationalError)
     def database_unavailable(error: OperationalError):  # type: ignore[no-untyped-def]
+        from tracker.fhir.http import is_fhir_request, outcome_response
+
         db.session.rollback()
         app.logger.warning("database unavailable: %s", type(error.orig).__name__)
+        if is_fhir_request():
+            return outcome_response(503, [("error", "transient", "Database unavailable.")],
+                                    {"Retry-After": "5"})
         return problem(
             503, "The database is unavailable; retry shortly.", headers={"Retry-After": "5"}
         )

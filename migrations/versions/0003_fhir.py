@@ -83,6 +83,9 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_export_job_client_id'), ['client_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_export_job_user_id'), ['user_id'], unique=False)
 
+    with op.batch_alter_table('audit_event', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('detail', sa.String(length=500), nullable=True))
+
     with op.batch_alter_table('patient', schema=None) as batch_op:
         batch_op.add_column(sa.Column('version', sa.Integer(), nullable=False, server_default='1'))
 
@@ -136,6 +139,9 @@ def downgrade():
 
     with op.batch_alter_table('patient', schema=None) as batch_op:
         batch_op.drop_column('version')
+
+    with op.batch_alter_table('audit_event', schema=None) as batch_op:
+        batch_op.drop_column('detail')
 
     with op.batch_alter_table('export_job', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_export_job_user_id'))

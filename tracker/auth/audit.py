@@ -26,6 +26,7 @@ def record(
     patient_id: int | None = None,
     outcome: str = "success",
     actor: tuple[str, str | None] | None = None,
+    detail: str | None = None,
 ) -> AuditEvent:
     """Add an audit event to the current transaction: it commits or rolls back with the work."""
     actor_type, actor_id = actor or _actor()
@@ -39,6 +40,7 @@ def record(
         outcome=outcome,
         remote_addr=request.remote_addr if has_request_context() else None,
         request_id=g.get("request_id") if has_request_context() else None,
+        detail=detail,
     )
     db.session.add(event)
     return event

@@ -29,3 +29,5 @@ class AuditEvent(db.Model):
     outcome: Mapped[str] = mapped_column(String(16))
     remote_addr: Mapped[str | None] = mapped_column(String(64))
     request_id: Mapped[str | None] = mapped_column(String(64))
+    # Counts and parameters only (e.g. an export's resource counts); never patient data.
+    detail: Mapped[str | None] = mapped_column(String(500))
