@@ -32,8 +32,12 @@ def ec_key():
 def public_jwks(rsa_key, ec_key) -> dict:
     rsa_jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(rsa_key.public_key()))
     ec_jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(ec_key.public_key()))
-    return {"keys": [rsa_jwk | {"kid": "rsa-1", "alg": "RS384"},
-                     ec_jwk | {"kid": "ec-1", "alg": "ES384"}]}
+    return {
+        "keys": [
+            rsa_jwk | {"kid": "rsa-1", "alg": "RS384"},
+            ec_jwk | {"kid": "ec-1", "alg": "ES384"},
+        ]
+    }
 
 
 @dataclass
@@ -43,12 +47,18 @@ class Ehr:
     rsa_key: object
     ec_key: object
 
-    def assertion(self, aud: str = TOKEN_URL, alg: str = "RS384", exp_in: int = 240,
-                  jti: str | None = None) -> str:
+    def assertion(
+        self, aud: str = TOKEN_URL, alg: str = "RS384", exp_in: int = 240, jti: str | None = None
+    ) -> str:
         key, kid = (self.rsa_key, "rsa-1") if alg.startswith("RS") else (self.ec_key, "ec-1")
         now = int(time.time())
-        claims = {"iss": self.client_id, "sub": self.client_id, "aud": aud,
-                  "exp": now + exp_in, "jti": jti or uuid.uuid4().hex}
+        claims = {
+            "iss": self.client_id,
+            "sub": self.client_id,
+            "aud": aud,
+            "exp": now + exp_in,
+            "jti": jti or uuid.uuid4().hex,
+        }
         return jwt.encode(claims, key, algorithm=alg, headers={"kid": kid})
 
 
@@ -56,8 +66,9 @@ def make_ehr(app, rsa_key, ec_key, scopes=ALL_SCOPES) -> Ehr:
     from tracker.auth import smart
 
     with app.app_context():
-        client, secret = register_client("Synthetic EHR", list(scopes),
-                                          smart.parse_jwks(public_jwks(rsa_key, ec_key)))
+        client, secret = register_client(
+            "Synthetic EHR", list(scopes), smart.parse_jwks(public_jwks(rsa_key, ec_key))
+        )
         db.session.commit()
         return Ehr(client.client_id, secret, rsa_key, ec_key)
 
@@ -70,7 +81,8 @@ def ehr(app, rsa_key, ec_key) -> Ehr:
 def token_for(app, ehr: Ehr, scope: str = "system/*.rs system/QuestionnaireResponse.c") -> str:
     basic = base64.b64encode(f"{ehr.client_id}:{ehr.secret}".encode()).decode()
     response = app.test_client().post(
-        "/api/v1/oauth/token", data={"grant_type": "client_credentials", "scope": scope},
+        "/api/v1/oauth/token",
+        data={"grant_type": "client_credentials", "scope": scope},
         headers={"Authorization": f"Basic {basic}"},
     )
     assert response.status_code == 200, response.json
@@ -89,8 +101,9 @@ class Fhir:
 
     def post(self, url: str, body=None, content_type="application/fhir+json", **headers):
         data = body if isinstance(body, str | bytes) else json.dumps(body)
-        return self.client.post(url, data=data, content_type=content_type,
-                                headers={**self.headers, **headers})
+        return self.client.post(
+            url, data=data, content_type=content_type, headers={**self.headers, **headers}
+        )
 
     def delete(self, url: str):
         return self.client.delete(url, headers=self.headers)

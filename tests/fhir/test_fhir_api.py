@@ -15,8 +15,9 @@ LOINC = "http://loinc.org"
 def seed(world, mrn="MRN-1"):
     """Patient 1 gets an MRN, three PHQ-9s and one GAD-7."""
     api = world.as_clinician_a()
-    api.patch(f"/api/v1/patients/{world.patient_1}",
-              json={"identifiers": [{"system": MRN, "value": mrn}]})
+    api.patch(
+        f"/api/v1/patients/{world.patient_1}", json={"identifiers": [{"system": MRN, "value": mrn}]}
+    )
     rows = [
         submit_total(api, world.patient_1, "phq9", 19, "2026-01-09T09:00:00+00:00"),
         submit_total(api, world.patient_1, "phq9", 12, "2026-01-20T09:00:00+00:00"),
@@ -59,8 +60,9 @@ def test_metadata_and_smart_configuration(app):
     assert oauth == [{"url": "token", "valueUri": "http://localhost/api/v1/oauth/token"}]
     types = {r["type"] for r in statement["rest"][0]["resource"]}
     assert types == {"Patient", "Observation", "QuestionnaireResponse", "Questionnaire"}
-    smart = app.test_client().get("/fhir/.well-known/smart-configuration",
-                                  headers={"Accept": "text/html"})
+    smart = app.test_client().get(
+        "/fhir/.well-known/smart-configuration", headers={"Accept": "text/html"}
+    )
     assert smart.content_type == "application/json"
     assert smart.json["token_endpoint"] == "http://localhost/api/v1/oauth/token"
     assert "client-confidential-asymmetric" in smart.json["capabilities"]
@@ -82,8 +84,10 @@ def test_find_patient_by_mrn_then_observations(world, fhir):
     first = observations[0]
     assert first["status"] == "final"
     assert first["code"]["coding"][0] == {
-        "system": LOINC, "code": "44261-6",
-        "display": "Patient Health Questionnaire 9 item (PHQ-9) total score [Reported]"}
+        "system": LOINC,
+        "code": "44261-6",
+        "display": "Patient Health Questionnaire 9 item (PHQ-9) total score [Reported]",
+    }
     assert first["subject"] == {"reference": f"Patient/{world.patient_1}"}
     assert first["valueQuantity"]["code"] == "{score}"
     assert first["derivedFrom"] == [{"reference": f"QuestionnaireResponse/{first['id']}"}]
@@ -167,8 +171,11 @@ def test_keyset_paging_survives_inserts_between_pages(world, fhir):
 
 def test_post_search_is_the_same_as_get(world, fhir):
     seed(world)
-    posted = fhir.post("/fhir/Observation/_search", f"patient={world.patient_1}&code=70274-6",
-                       content_type="application/x-www-form-urlencoded")
+    posted = fhir.post(
+        "/fhir/Observation/_search",
+        f"patient={world.patient_1}&code=70274-6",
+        content_type="application/x-www-form-urlencoded",
+    )
     assert posted.status_code == 200 and posted.json["total"] == 1
 
 
@@ -180,17 +187,24 @@ def test_read_versions_etag_and_status_changes(world, fhir):
     assert read.headers["ETag"] == 'W/"1"'
     assert read.json["meta"]["versionId"] == "1"
     assert "Last-Modified" in read.headers
-    assert fhir.get(f"/fhir/Observation/{row['id']}", **{"If-None-Match": 'W/"1"'}).status_code == 304
-    amended = api.post(f"/api/v1/responses/{row['id']}/amend",
-                       json={"answers": [2] * 9, "reason": "transcription"}).json
+    assert (
+        fhir.get(f"/fhir/Observation/{row['id']}", **{"If-None-Match": 'W/"1"'}).status_code == 304
+    )
+    amended = api.post(
+        f"/api/v1/responses/{row['id']}/amend", json={"answers": [2] * 9, "reason": "transcription"}
+    ).json
     after = fhir.get(f"/fhir/Observation/{row['id']}")  # same logical id, new version
     assert after.headers["ETag"] == 'W/"2"'
     assert after.json["status"] == "amended"
     assert after.json["valueQuantity"]["value"] == 18
-    assert fhir.get(f"/fhir/Observation/{row['id']}", **{"If-None-Match": 'W/"1"'}).status_code == 200
+    assert (
+        fhir.get(f"/fhir/Observation/{row['id']}", **{"If-None-Match": 'W/"1"'}).status_code == 200
+    )
     assert fhir.get(f"/fhir/Observation/{amended['id']}").status_code == 404  # not a logical id
     assert fhir.get(f"/fhir/QuestionnaireResponse/{row['id']}").json["status"] == "amended"
-    api.post(f"/api/v1/responses/{amended['id']}/entered-in-error", json={"reason": "wrong patient"})
+    api.post(
+        f"/api/v1/responses/{amended['id']}/entered-in-error", json={"reason": "wrong patient"}
+    )
     retracted = fhir.get(f"/fhir/Observation/{row['id']}")
     assert retracted.json["status"] == "entered-in-error"
     assert retracted.headers["ETag"] == 'W/"3"'
@@ -235,6 +249,14 @@ def test_questionnaires(fhir):
     assert phq9["code"][0]["code"] == "44249-1"
     coded = [i for i in phq9["item"] if i.get("code") and i["type"] == "choice"]
     assert [i["code"][0]["code"] for i in coded[:9]] == [
-        "44250-9", "44255-8", "44259-0", "44254-1", "44251-7", "44258-2", "44252-5", "44253-3",
-        "44260-8"]
+        "44250-9",
+        "44255-8",
+        "44259-0",
+        "44254-1",
+        "44251-7",
+        "44258-2",
+        "44252-5",
+        "44253-3",
+        "44260-8",
+    ]
     assert fhir.get("/fhir/Questionnaire/phq10").status_code == 404

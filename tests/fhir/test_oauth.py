@@ -19,7 +19,8 @@ def post_token(app, **form):
 def test_signed_assertion_gets_a_300_second_token(app, ehr):
     for alg in ("RS384", "ES384"):
         response = post_token(
-            app, scope="system/Observation.rs",
+            app,
+            scope="system/Observation.rs",
             client_assertion_type="urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
             client_assertion=ehr.assertion(alg=alg),
         )
@@ -37,13 +38,16 @@ def test_signed_assertion_gets_a_300_second_token(app, ehr):
 
 def test_replayed_or_misaddressed_assertion_is_invalid_client(app, ehr):
     assertion = ehr.assertion(jti="once-only")
-    form = {"scope": "system/Observation.rs",
-            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}
+    form = {
+        "scope": "system/Observation.rs",
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+    }
     assert post_token(app, client_assertion=assertion, **form).status_code == 200
     replay = post_token(app, client_assertion=assertion, **form)
     assert replay.status_code == 401 and replay.json["error"] == "invalid_client"
-    wrong_aud = post_token(app, client_assertion=ehr.assertion(aud="https://evil.example/token"),
-                           **form)
+    wrong_aud = post_token(
+        app, client_assertion=ehr.assertion(aud="https://evil.example/token"), **form
+    )
     assert wrong_aud.status_code == 401
     too_long = post_token(app, client_assertion=ehr.assertion(exp_in=3600), **form)
     assert too_long.status_code == 401
@@ -54,8 +58,11 @@ def test_replayed_or_misaddressed_assertion_is_invalid_client(app, ehr):
 
 def test_concurrent_replays_of_one_assertion_get_one_token(app, ehr):
     assertion = ehr.assertion()
-    form = {"scope": "system/Observation.rs", "client_assertion": assertion,
-            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}
+    form = {
+        "scope": "system/Observation.rs",
+        "client_assertion": assertion,
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+    }
     statuses: list[int] = []
     barrier = threading.Barrier(5)
 
@@ -75,26 +82,31 @@ def test_concurrent_replays_of_one_assertion_get_one_token(app, ehr):
 def test_client_secret_by_basic_or_form(app, ehr):
     basic = base64.b64encode(f"{ehr.client_id}:{ehr.secret}".encode()).decode()
     by_basic = app.test_client().post(
-        FORM, data={"grant_type": "client_credentials", "scope": "system/Patient.read"},
+        FORM,
+        data={"grant_type": "client_credentials", "scope": "system/Patient.read"},
         headers={"Authorization": f"Basic {basic}"},
     )
     assert by_basic.status_code == 200
     assert by_basic.json["scope"] == "system/Patient.rs"  # v1 spelling accepted
-    by_form = post_token(app, scope="system/Patient.rs", client_id=ehr.client_id,
-                         client_secret=ehr.secret)
+    by_form = post_token(
+        app, scope="system/Patient.rs", client_id=ehr.client_id, client_secret=ehr.secret
+    )
     assert by_form.status_code == 200
-    wrong = post_token(app, scope="system/Patient.rs", client_id=ehr.client_id,
-                       client_secret="nope")
-    unknown = post_token(app, scope="system/Patient.rs", client_id="nobody",
-                         client_secret=ehr.secret)
+    wrong = post_token(
+        app, scope="system/Patient.rs", client_id=ehr.client_id, client_secret="nope"
+    )
+    unknown = post_token(
+        app, scope="system/Patient.rs", client_id="nobody", client_secret=ehr.secret
+    )
     assert wrong.status_code == unknown.status_code == 401
     assert wrong.json == unknown.json
 
 
 def test_scope_and_grant_errors(app, rsa_key, ec_key):
     narrow = make_ehr(app, rsa_key, ec_key, scopes=["system/Patient.rs"])
-    refused = post_token(app, scope="system/Observation.rs", client_id=narrow.client_id,
-                         client_secret=narrow.secret)
+    refused = post_token(
+        app, scope="system/Observation.rs", client_id=narrow.client_id, client_secret=narrow.secret
+    )
     assert refused.status_code == 400 and refused.json["error"] == "invalid_scope"
     grant = app.test_client().post(FORM, data={"grant_type": "password"})
     assert grant.status_code == 400 and grant.json["error"] == "unsupported_grant_type"

@@ -6,7 +6,9 @@ from tracker.auth.smart import ALLOWED_ALGORITHMS
 
 US_CORE_SERVER = "http://hl7.org/fhir/us/core/CapabilityStatement/us-core-server"
 BULK_DATA = "http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data"
-SCREENING = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-observation-screening-assessment"
+SCREENING = (
+    "http://hl7.org/fhir/us/core/StructureDefinition/us-core-observation-screening-assessment"
+)
 US_CORE_QR = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-questionnaireresponse"
 US_CORE_PATIENT = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient"
 SCOPES = (
@@ -33,8 +35,14 @@ PATIENT_PARAMS = [
 ]
 
 
-def _resource(kind: str, profile: str | None, interactions: list[str], params: list[dict],
-              sorts: list[str], extra: dict | None = None) -> dict:
+def _resource(
+    kind: str,
+    profile: str | None,
+    interactions: list[str],
+    params: list[dict],
+    sorts: list[str],
+    extra: dict | None = None,
+) -> dict:
     resource = {
         "type": kind,
         "interaction": [{"code": code} for code in interactions],
@@ -54,30 +62,45 @@ def _resource(kind: str, profile: str | None, interactions: list[str], params: l
 def capability_statement(fhir_base: str, token_url: str) -> dict:
     """Lists exactly the interactions and parameters the routes implement."""
     observation = _resource(
-        "Observation", SCREENING, ["read", "search-type"],
-        [*PATIENT_PARAMS, *SEARCH_COMMON,
-         _param("code", "token", "LOINC total-score code, system|code (comma = OR)"),
-         _param("category", "token", "survey"),
-         _param("date", "date", "effectiveDateTime; prefixes eq ne lt le gt ge")],
+        "Observation",
+        SCREENING,
+        ["read", "search-type"],
+        [
+            *PATIENT_PARAMS,
+            *SEARCH_COMMON,
+            _param("code", "token", "LOINC total-score code, system|code (comma = OR)"),
+            _param("category", "token", "survey"),
+            _param("date", "date", "effectiveDateTime; prefixes eq ne lt le gt ge"),
+        ],
         ["date", "_lastUpdated"],
     )
     questionnaire_response = _resource(
-        "QuestionnaireResponse", US_CORE_QR, ["read", "search-type", "create"],
-        [*PATIENT_PARAMS, *SEARCH_COMMON,
-         _param("questionnaire", "reference", "Canonical URL of one of our Questionnaires"),
-         _param("authored", "date", "authored; prefixes eq ne lt le gt ge")],
+        "QuestionnaireResponse",
+        US_CORE_QR,
+        ["read", "search-type", "create"],
+        [
+            *PATIENT_PARAMS,
+            *SEARCH_COMMON,
+            _param("questionnaire", "reference", "Canonical URL of one of our Questionnaires"),
+            _param("authored", "date", "authored; prefixes eq ne lt le gt ge"),
+        ],
         ["authored", "_lastUpdated"],
         {"conditionalCreate": True},
     )
     patient = _resource(
-        "Patient", US_CORE_PATIENT, ["read", "search-type"],
-        [_param("_id", "token", "Logical id"),
-         _param("identifier", "token", "system|value, e.g. an MRN"),
-         _param("name", "string", "Part of the name")],
+        "Patient",
+        US_CORE_PATIENT,
+        ["read", "search-type"],
+        [
+            _param("_id", "token", "Logical id"),
+            _param("identifier", "token", "system|value, e.g. an MRN"),
+            _param("name", "string", "Part of the name"),
+        ],
         ["_id", "_lastUpdated"],
     )
-    questionnaire = _resource("Questionnaire", None, ["read", "search-type"],
-                              [_param("url", "uri", "Canonical URL")], [])
+    questionnaire = _resource(
+        "Questionnaire", None, ["read", "search-type"], [_param("url", "uri", "Canonical URL")], []
+    )
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -89,30 +112,44 @@ def capability_statement(fhir_base: str, token_url: str) -> dict:
         "implementation": {"description": "tracker FHIR R4 endpoint", "url": fhir_base},
         "fhirVersion": "4.0.1",
         "format": ["json"],
-        "rest": [{
-            "mode": "server",
-            "security": {
-                "cors": False,
-                "service": [{"coding": [{
-                    "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
-                    "code": "SMART-on-FHIR",
-                }]}],
-                "description": "SMART Backend Services (private_key_jwt RS384/ES384) or "
-                               "client_secret; system scopes; 300-second bearer tokens.",
-                # fhirclient reads only this deprecated discovery route (fhir.md §6.4).
-                "extension": [{
-                    "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
-                    "extension": [{"url": "token", "valueUri": token_url}],
-                }],
-            },
-            "resource": [patient, observation, questionnaire_response, questionnaire],
-            "operation": [
-                {"name": "export",
-                 "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"},
-                {"name": "patient-export",
-                 "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"},
-            ],
-        }],
+        "rest": [
+            {
+                "mode": "server",
+                "security": {
+                    "cors": False,
+                    "service": [
+                        {
+                            "coding": [
+                                {
+                                    "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                                    "code": "SMART-on-FHIR",
+                                }
+                            ]
+                        }
+                    ],
+                    "description": "SMART Backend Services (private_key_jwt RS384/ES384) or "
+                    "client_secret; system scopes; 300-second bearer tokens.",
+                    # fhirclient reads only this deprecated discovery route (fhir.md §6.4).
+                    "extension": [
+                        {
+                            "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                            "extension": [{"url": "token", "valueUri": token_url}],
+                        }
+                    ],
+                },
+                "resource": [patient, observation, questionnaire_response, questionnaire],
+                "operation": [
+                    {
+                        "name": "export",
+                        "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export",
+                    },
+                    {
+                        "name": "patient-export",
+                        "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export",
+                    },
+                ],
+            }
+        ],
     }
 
 
@@ -121,8 +158,11 @@ def smart_configuration(token_url: str) -> dict:
     return {
         "token_endpoint": token_url,
         "grant_types_supported": ["client_credentials"],
-        "token_endpoint_auth_methods_supported": ["private_key_jwt", "client_secret_basic",
-                                                  "client_secret_post"],
+        "token_endpoint_auth_methods_supported": [
+            "private_key_jwt",
+            "client_secret_basic",
+            "client_secret_post",
+        ],
         "token_endpoint_auth_signing_alg_values_supported": list(ALLOWED_ALGORITHMS),
         "scopes_supported": list(SCOPES),
         "capabilities": ["client-confidential-asymmetric", "permission-v2", "permission-v1"],

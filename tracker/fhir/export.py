@@ -56,8 +56,11 @@ def _kick_off() -> Response:
         raise FhirError(400, "Bulk export needs the header Prefer: respond-async.")
     output_format = request.args.get("_outputFormat", "application/fhir+ndjson")
     if output_format not in NDJSON_FORMATS:
-        raise FhirError(400, f"_outputFormat {output_format!r} is not supported (ndjson only).",
-                        code="not-supported")
+        raise FhirError(
+            400,
+            f"_outputFormat {output_format!r} is not supported (ndjson only).",
+            code="not-supported",
+        )
     # Bulk Data: an unsupported _type is an error unless the client asked for leniency.
     lenient = "handling=lenient" in request.headers.get("Prefer", "").replace(" ", "")
     types = list(EXPORT_TYPES)
@@ -66,8 +69,11 @@ def _kick_off() -> Response:
         unknown = [t for t in asked if t not in EXPORT_TYPES]
         types = [t for t in EXPORT_TYPES if t in asked]
         if (unknown and not lenient) or not types:
-            raise FhirError(400, f"_type {', '.join(unknown)} is not exported by this server.",
-                            code="not-supported")
+            raise FhirError(
+                400,
+                f"_type {', '.join(unknown)} is not exported by this server.",
+                code="not-supported",
+            )
     since = None
     if request.args.get("_since"):
         try:
@@ -104,7 +110,8 @@ def _kick_off() -> Response:
     location = f"{fhir_base()}/$export-status/{job.id}"
     return fhir_response(
         mapping.operation_outcome([("information", "informational", "Export started.")]),
-        202, {"Content-Location": location},
+        202,
+        {"Content-Location": location},
     )
 
 
@@ -142,8 +149,7 @@ def export_status(job_id: str) -> Response:
         response.headers["Retry-After"] = "2"
         return response
     if job.state == "failed":
-        raise FhirError(500, f"The export failed: {job.error or 'unknown error'}",
-                        code="exception")
+        raise FhirError(500, f"The export failed: {job.error or 'unknown error'}", code="exception")
     base = f"{fhir_base()}/$export-file/{job.id}"
     manifest = {
         "transactionTime": job.transaction_time.isoformat(),
@@ -185,8 +191,14 @@ def export_file(job_id: str, name: str) -> Response:
     path = _job_dir(job.id) / name
     if not path.is_file():
         raise FhirError(404, "The file has expired.")
-    return send_file(path, mimetype="application/fhir+ndjson", as_attachment=False,
-                     max_age=0, conditional=False, etag=False)
+    return send_file(
+        path,
+        mimetype="application/fhir+ndjson",
+        as_attachment=False,
+        max_age=0,
+        conditional=False,
+        etag=False,
+    )
 
 
 # --------------------------------------------------------------------------
@@ -214,8 +226,9 @@ def _remove_expired() -> None:
 
 
 def start_worker(app: Flask, job_id: str) -> threading.Thread:
-    thread = threading.Thread(target=run_export, args=(app, job_id), daemon=True,
-                              name=f"export-{job_id[:8]}")
+    thread = threading.Thread(
+        target=run_export, args=(app, job_id), daemon=True, name=f"export-{job_id[:8]}"
+    )
     thread.start()
     return thread
 

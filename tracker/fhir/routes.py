@@ -26,7 +26,8 @@ from tracker.fhir import mapping, search
 from tracker.fhir.http import FhirError, fhir_response, requires, versioned
 from tracker.fhir.ingest import FhirInvalid, parse_questionnaire_response
 from tracker.fhir.views import patient_view, response_view
-from tracker.models import Patient, PatientIdentifier, Response as ResponseRow
+from tracker.models import Patient, PatientIdentifier
+from tracker.models import Response as ResponseRow
 from tracker.services import responses as service
 from tracker.urls import external_url, public_base
 
@@ -132,13 +133,18 @@ def _date_clause(column: InstrumentedAttribute, values: Sequence[str], param: st
 def _id_clause(column: InstrumentedAttribute, values: Sequence[str], param: str) -> ColumnElement:
     clauses = []
     for raw in values:
-        ids = [int(t.code) for t in search.parse_tokens(raw, param)
-               if t.code and t.code.isdigit() and 0 < int(t.code) <= MAX_ID]
+        ids = [
+            int(t.code)
+            for t in search.parse_tokens(raw, param)
+            if t.code and t.code.isdigit() and 0 < int(t.code) <= MAX_ID
+        ]
         clauses.append(column.in_(ids) if ids else false())
     return and_(*clauses)
 
 
-def _patient_clause(column: InstrumentedAttribute, values: Sequence[str], param: str) -> ColumnElement:
+def _patient_clause(
+    column: InstrumentedAttribute, values: Sequence[str], param: str
+) -> ColumnElement:
     clauses = []
     for raw in values:
         ids = search.parse_references(raw, param, "Patient")
@@ -181,8 +187,12 @@ def run_search(
         page_query = query.where(_decode_cursor(cursor, key)) if cursor else query
         order = (column.desc(), tiebreak.desc()) if key.descending else (column, tiebreak)
         rows = list(db.session.scalars(page_query.order_by(*order).limit(count + 1)))
-    used = [(k, v) for k, values in chosen.params.items() if k not in ("_count", "_sort")
-            for v in values]
+    used = [
+        (k, v)
+        for k, values in chosen.params.items()
+        if k not in ("_count", "_sort")
+        for v in values
+    ]
     used += [("_count", str(count)), ("_sort", sort_name)]
     path = f"/fhir/{resource_type}"
     links = [{"relation": "self", "url": search.build_url(public_base(), path, used)}]
@@ -190,29 +200,46 @@ def run_search(
     if len(rows) > count:
         last = page[-1]
         cursor_value = _encode_cursor(getattr(last, column.key), getattr(last, tiebreak.key))
-        links.append({"relation": "next",
-                      "url": search.build_url(public_base(), path, [*used, (CURSOR, cursor_value)])})
+        links.append(
+            {
+                "relation": "next",
+                "url": search.build_url(public_base(), path, [*used, (CURSOR, cursor_value)]),
+            }
+        )
     entries = [
-        {"fullUrl": f"{fhir_base()}/{resource_type}/{getattr(row, id_column.key)}",
-         "resource": to_resource(row), "search": {"mode": "match"}}
+        {
+            "fullUrl": f"{fhir_base()}/{resource_type}/{getattr(row, id_column.key)}",
+            "resource": to_resource(row),
+            "search": {"mode": "match"},
+        }
         for row in page
     ]
     if chosen.ignored:
-        entries.append({
-            "resource": mapping.operation_outcome([
-                ("warning", "not-supported", f"Ignored unsupported parameter: {name}")
-                for name in chosen.ignored
-            ]),
-            "search": {"mode": "outcome"},
-        })
-    for patient_id in sorted({getattr(row, "patient_id", None) or getattr(row, "id") for row in page}
-                             if resource_type != "Patient" else {row.id for row in page}):
+        entries.append(
+            {
+                "resource": mapping.operation_outcome(
+                    [
+                        ("warning", "not-supported", f"Ignored unsupported parameter: {name}")
+                        for name in chosen.ignored
+                    ]
+                ),
+                "search": {"mode": "outcome"},
+            }
+        )
+    # One read event per patient on the page, so each patient's access history is complete.
+    patient_ids = {row.id if resource_type == "Patient" else row.patient_id for row in page}
+    for patient_id in sorted(patient_ids):
         audit.record("read", resource_type, patient_id=patient_id)
     if not page:
         audit.record("read", resource_type)
     db.session.commit()
-    bundle = {"resourceType": "Bundle", "type": "searchset", "total": total, "link": links,
-              "entry": entries}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": total,
+        "link": links,
+        "entry": entries,
+    }
     if not entries:
         del bundle["entry"]
     return fhir_response(bundle)
@@ -246,8 +273,9 @@ def _identifier_clause(values: Sequence[str], param: str) -> ColumnElement:
 
 
 def _name_clause(values: Sequence[str], _param: str) -> ColumnElement:
-    return and_(*(func.lower(Patient.display_name).contains(v.lower(), autoescape=True)
-                  for v in values))
+    return and_(
+        *(func.lower(Patient.display_name).contains(v.lower(), autoescape=True) for v in values)
+    )
 
 
 def _patient_resource(patient: Patient) -> dict:
@@ -271,8 +299,11 @@ def search_patients() -> Response:
     return run_search(
         "Patient",
         select(Patient),
-        {"_id": lambda v, p: _id_clause(Patient.id, v, p), "identifier": _identifier_clause,
-         "name": _name_clause},
+        {
+            "_id": lambda v, p: _id_clause(Patient.id, v, p),
+            "identifier": _identifier_clause,
+            "name": _name_clause,
+        },
         {"_id": (Patient.id, Patient.id), "_lastUpdated": (Patient.updated_at, Patient.id)},
         "_id",
         _patient_resource,
@@ -293,11 +324,25 @@ def search_questionnaires() -> Response:
     if wanted:
         resources = [r for r in resources if r["url"] == wanted.split("|")[0]]
     bundle = {
-        "resourceType": "Bundle", "type": "searchset", "total": len(resources),
-        "link": [{"relation": "self", "url": search.build_url(
-            public_base(), "/fhir/Questionnaire", [("url", wanted)] if wanted else [])}],
-        "entry": [{"fullUrl": f"{fhir_base()}/Questionnaire/{r['id']}", "resource": r,
-                   "search": {"mode": "match"}} for r in resources],
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(resources),
+        "link": [
+            {
+                "relation": "self",
+                "url": search.build_url(
+                    public_base(), "/fhir/Questionnaire", [("url", wanted)] if wanted else []
+                ),
+            }
+        ],
+        "entry": [
+            {
+                "fullUrl": f"{fhir_base()}/Questionnaire/{r['id']}",
+                "resource": r,
+                "search": {"mode": "match"},
+            }
+            for r in resources
+        ],
     }
     return fhir_response(bundle)
 
@@ -348,8 +393,7 @@ def _category_clause(values: Sequence[str], param: str) -> ColumnElement:
     clauses = []
     for raw in values:
         survey = any(
-            (not t.system_given or t.system == OBSERVATION_CATEGORY)
-            and t.code in (None, "survey")
+            (not t.system_given or t.system == OBSERVATION_CATEGORY) and t.code in (None, "survey")
             for t in search.parse_tokens(raw, param)
         )
         clauses.append(true() if survey else false())
@@ -411,10 +455,16 @@ def read_observation(raw_id: str) -> Response:
 @requires("Observation", "s")
 def search_observations() -> Response:
     return run_search(
-        "Observation", HEADS, OBSERVATION_FILTERS,
-        {"date": (ResponseRow.completed_at, ResponseRow.chain_id),
-         "_lastUpdated": (ResponseRow.updated_at, ResponseRow.chain_id)},
-        "date", _observation, ResponseRow.chain_id,
+        "Observation",
+        HEADS,
+        OBSERVATION_FILTERS,
+        {
+            "date": (ResponseRow.completed_at, ResponseRow.chain_id),
+            "_lastUpdated": (ResponseRow.updated_at, ResponseRow.chain_id),
+        },
+        "date",
+        _observation,
+        ResponseRow.chain_id,
     )
 
 
@@ -431,10 +481,16 @@ def read_questionnaire_response(raw_id: str) -> Response:
 @requires("QuestionnaireResponse", "s")
 def search_questionnaire_responses() -> Response:
     return run_search(
-        "QuestionnaireResponse", HEADS, QUESTIONNAIRE_RESPONSE_FILTERS,
-        {"authored": (ResponseRow.completed_at, ResponseRow.chain_id),
-         "_lastUpdated": (ResponseRow.updated_at, ResponseRow.chain_id)},
-        "authored", _questionnaire_response, ResponseRow.chain_id,
+        "QuestionnaireResponse",
+        HEADS,
+        QUESTIONNAIRE_RESPONSE_FILTERS,
+        {
+            "authored": (ResponseRow.completed_at, ResponseRow.chain_id),
+            "_lastUpdated": (ResponseRow.updated_at, ResponseRow.chain_id),
+        },
+        "authored",
+        _questionnaire_response,
+        ResponseRow.chain_id,
     )
 
 
@@ -451,8 +507,9 @@ def _if_none_exist() -> tuple[str, str] | None:
     name, _, value = header.partition("=")
     system, bar, code = value.partition("|")
     if name.strip() != "identifier" or not bar or not system or not code:
-        raise FhirError(400, "If-None-Exist supports only identifier=system|value.",
-                        code="not-supported")
+        raise FhirError(
+            400, "If-None-Exist supports only identifier=system|value.", code="not-supported"
+        )
     from urllib.parse import unquote
 
     return unquote(system), unquote(code)
@@ -478,18 +535,25 @@ def create_questionnaire_response() -> Response:
     if db.session.get(Patient, parsed.patient_id) is None:
         raise FhirError(422, f"Patient/{parsed.patient_id} is not known.", code="processing")
     submission = service.Submission(
-        patient_id=parsed.patient_id, instrument=parsed.instrument, answers=list(parsed.answers),
-        completed_at=parsed.authored, difficulty=parsed.difficulty,
+        patient_id=parsed.patient_id,
+        instrument=parsed.instrument,
+        answers=list(parsed.answers),
+        completed_at=parsed.authored,
+        difficulty=parsed.difficulty,
     )
     from flask_login import current_user
 
     try:
         row, created = service.submit(submission, current_user, source_identifier=identifier)
     except service.SubmissionInvalid as invalid:
-        raise FhirError(422, "The answers do not score.", issues=[
-            ("error", "processing", f"{field}: {'; '.join(messages)}")
-            for field, messages in invalid.errors.items()
-        ]) from None
+        raise FhirError(
+            422,
+            "The answers do not score.",
+            issues=[
+                ("error", "processing", f"{field}: {'; '.join(messages)}")
+                for field, messages in invalid.errors.items()
+            ],
+        ) from None
     except service.SubmissionConflict as conflict:
         raise FhirError(409, str(conflict), code="duplicate") from None
     resource = _questionnaire_response(row)

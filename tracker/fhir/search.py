@@ -33,6 +33,7 @@ __all__ = [
     "SearchError",
     "Token",
     "build_url",
+    "db_id",
     "parse_count",
     "parse_date",
     "parse_reference",
@@ -530,6 +531,20 @@ _TYPE_RE = re.compile(r"[A-Z][A-Za-z]{0,63}")
 _DB_ID_RE = re.compile(r"[1-9][0-9]{0,9}")
 
 
+def db_id(fhir_id: str) -> int | None:
+    """The primary key a FHIR id string names, or None if it cannot name one of our rows.
+
+    Our ids are emitted as positive integers without leading zeros, so only
+    ASCII ``[1-9][0-9]*`` up to :data:`MAX_DB_ID` can match. Use this rather
+    than ``str.isdigit()``, which accepts "²" (``int()`` then fails) and
+    Arabic-Indic digits (``int()`` turns "١٢" into 12, an id we never issued).
+    """
+    if not _DB_ID_RE.fullmatch(fhir_id):
+        return None
+    value = int(fhir_id)
+    return value if value <= MAX_DB_ID else None
+
+
 def parse_reference(
     raw: str, param: str, resource_type: str = "Patient", *, base: str | None = None
 ) -> int | None:
@@ -593,9 +608,7 @@ def parse_reference(
             raise invalid(f"it refers to a {rtype}, but {param} takes a {resource_type}")
     if not _FHIR_ID_RE.fullmatch(rid):
         raise invalid("a FHIR id is 1-64 of A-Z, a-z, 0-9, '-' and '.'")
-    if not _DB_ID_RE.fullmatch(rid) or int(rid) > MAX_DB_ID:
-        return None
-    return int(rid)
+    return db_id(rid)
 
 
 def _under_base(url: str, base: str) -> bool:
