@@ -260,3 +260,10 @@ def test_questionnaires(fhir):
         "44260-8",
     ]
     assert fhir.get("/fhir/Questionnaire/phq10").status_code == 404
+
+
+def test_odd_ids_and_modifiers(world, fhir):
+    seed(world)
+    assert fhir.get("/fhir/Observation?_id=%C2%B2").json["total"] == 0
+    assert fhir.get("/fhir/Observation/%C2%B2").status_code == 404
+    assert fhir.get("/fhir/Observation?code:not=70274-6").status_code == 400

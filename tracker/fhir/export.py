@@ -79,7 +79,7 @@ def _kick_off() -> Response:
         try:
             window = search.parse_date("ge" + request.args["_since"], "_since")
         except search.SearchError as error:
-            raise FhirError(400, str(error)) from None
+            raise FhirError(400, str(error), code=error.code) from None
         since = window.lower
     for unsupported in ("_elements", "_typeFilter", "includeAssociatedData", "patient"):
         if unsupported in request.args:

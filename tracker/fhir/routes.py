@@ -35,7 +35,6 @@ bp = Blueprint("fhir", __name__, url_prefix="/fhir")
 
 LOINC = "http://loinc.org"
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
-MAX_ID = 2**31 - 1
 CURSOR = "_cursor"  # server-private paging parameter (R4 search §3.1.1.5.5)
 
 
@@ -48,9 +47,10 @@ def fhir_base() -> str:
 
 
 def _logical_id(raw: str) -> int:
-    if not raw.isdigit() or not 0 < int(raw) <= MAX_ID:
+    logical_id = search.db_id(raw)
+    if logical_id is None:
         raise FhirError(404, "No such resource.")
-    return int(raw)
+    return logical_id
 
 
 # --------------------------------------------------------------------------
@@ -134,9 +134,11 @@ def _id_clause(column: InstrumentedAttribute, values: Sequence[str], param: str)
     clauses = []
     for raw in values:
         ids = [
-            int(t.code)
+            i
             for t in search.parse_tokens(raw, param)
-            if t.code and t.code.isdigit() and 0 < int(t.code) <= MAX_ID
+            if t.code
+            for i in [search.db_id(t.code)]
+            if i is not None
         ]
         clauses.append(column.in_(ids) if ids else false())
     return and_(*clauses)
@@ -167,7 +169,10 @@ def run_search(
     cursor = next((v for k, v in pairs if k == CURSOR), None)
     pairs = [(k, v) for k, v in pairs if k != CURSOR]
     try:
-        chosen = search.select_params(pairs, [*filters, "_count", "_sort"], strict)
+        # An ignored modifier (code:not=X) would answer the opposite question: refuse it.
+        chosen = search.select_params(
+            pairs, [*filters, "_count", "_sort"], strict, strict_modifiers=True
+        )
         count = search.parse_count(_last(chosen.params.get("_count")))
         sort_names = search.parse_sort(
             _last(chosen.params.get("_sort")), [*sorts, *(f"-{s}" for s in sorts)]
