@@ -105,8 +105,9 @@ def _register_errors(app: Flask) -> None:
         db.session.rollback()
         app.logger.warning("database unavailable: %s", type(error.orig).__name__)
         if is_fhir_request():
-            return outcome_response(503, [("error", "transient", "Database unavailable.")],
-                                    {"Retry-After": "5"})
+            return outcome_response(
+                503, [("error", "transient", "Database unavailable.")], {"Retry-After": "5"}
+            )
         return problem(
             503, "The database is unavailable; retry shortly.", headers={"Retry-After": "5"}
         )

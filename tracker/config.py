@@ -65,8 +65,7 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
             "FHIR_CANONICAL_BASE", "https://tracker.example.org/fhir"
         ).rstrip("/"),
         # Bulk Data export files (private storage) and how long they are kept.
-        "EXPORT_DIR": os.environ.get("EXPORT_DIR")
-        or str(Path(instance_path) / "exports"),
+        "EXPORT_DIR": os.environ.get("EXPORT_DIR") or str(Path(instance_path) / "exports"),
         "EXPORT_RETENTION_SECONDS": int(os.environ.get("EXPORT_RETENTION_SECONDS", "3600")),
     }
     if env == "test":

@@ -238,6 +238,11 @@ def test_trend_queries_do_not_grow_with_points_or_series(world):
     for day in range(10, 28):
         submit_total(api, p, "phq9", 10, f"2026-02-{day}T09:00:00+00:00")
     for month in range(3, 8):
-        series(api, p, label=f"Booster {month}", started_at=f"2026-0{month}-01T08:00:00+00:00",
-               ended_at=f"2026-0{month}-02T08:00:00+00:00")
+        series(
+            api,
+            p,
+            label=f"Booster {month}",
+            started_at=f"2026-0{month}-01T08:00:00+00:00",
+            ended_at=f"2026-0{month}-02T08:00:00+00:00",
+        )
     assert queries_for_trend() == few

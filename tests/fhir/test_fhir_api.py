@@ -267,3 +267,30 @@ def test_odd_ids_and_modifiers(world, fhir):
     assert fhir.get("/fhir/Observation?_id=%C2%B2").json["total"] == 0
     assert fhir.get("/fhir/Observation/%C2%B2").status_code == 404
     assert fhir.get("/fhir/Observation?code:not=70274-6").status_code == 400
+
+
+def test_links_use_the_public_base_and_forwarded_headers_only_when_trusted(world, app, ehr):
+    from tests.conftest import make_app
+
+    seed(world)
+    token = token_for(app, ehr)
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "X-Forwarded-Host": "evil.example",
+        "X-Forwarded-Proto": "https",
+    }
+    url = f"/fhir/Observation?patient={world.patient_1}&_count=1"
+    untrusted = app.test_client().get(url, headers=headers).json
+    assert all(link["url"].startswith("http://localhost/") for link in untrusted["link"])
+    database = app.config["SQLALCHEMY_DATABASE_URI"]
+    trusted = make_app(database, TRACKER_TRUST_PROXY=True)
+    proxied = trusted.test_client().get(url, headers=headers).json
+    assert proxied["link"][1]["url"].startswith("https://evil.example/fhir/Observation?")
+    public = make_app(database, PUBLIC_BASE_URL="https://fhir.clinic.example")
+    configured = public.test_client().get(url, headers=headers).json
+    assert configured["entry"][0]["fullUrl"].startswith("https://fhir.clinic.example/fhir/")
+    for extra in (trusted, public):
+        with extra.app_context():
+            from tracker.extensions import db
+
+            db.engine.dispose()

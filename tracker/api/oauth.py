@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from tracker.api.blueprint import ApiBlueprint
 from tracker.auth import audit, smart
-from tracker.auth.clients import check_secret, find_client, issue_token
+from tracker.auth.clients import check_secret, find_client, forget_expired, issue_token
 from tracker.extensions import db
 from tracker.models import ApiClient, UsedAssertion
 from tracker.models.types import utcnow
@@ -138,6 +138,7 @@ def token() -> Response:
     except smart.InvalidScope as error:
         db.session.rollback()
         return oauth_error("invalid_scope", str(error) or "No requested scope is allowed.")
+    forget_expired(client)
     token_value, _row = issue_token(client, granted)
     audit.record("token_issued", "api_client", client.client_id, actor=("client", client.client_id))
     db.session.commit()

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import Request
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from tracker.extensions import db
-from tracker.models import AccessToken, ApiClient
+from tracker.models import AccessToken, ApiClient, UsedAssertion
 from tracker.models.types import utcnow
 
 TOKEN_LIFETIME = timedelta(seconds=300)  # API.md: access tokens expire after 300 s
@@ -105,3 +105,16 @@ def principal_from_request(request: Request) -> ClientPrincipal | None:
     if client is None or not client.active:
         return None
     return ClientPrincipal(client=client, scopes=tuple(row.scopes), expires_at=row.expires_at)
+
+
+def forget_expired(client: ApiClient) -> None:
+    """Drop the client's expired tokens and assertion ids; they can no longer be used."""
+    now = utcnow()
+    db.session.execute(
+        delete(AccessToken).where(AccessToken.client_id == client.id, AccessToken.expires_at < now)
+    )
+    db.session.execute(
+        delete(UsedAssertion).where(
+            UsedAssertion.client_id == client.id, UsedAssertion.expires_at < now
+        )
+    )
