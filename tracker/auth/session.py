@@ -62,7 +62,8 @@ def _check_csrf() -> None:
         return
     if not current_user.is_authenticated or getattr(current_user, "is_client", False):
         return  # the view answers 401; bearer tokens are not sent by browsers on their own
-    sent = request.headers.get(CSRF_HEADER, "")
+    # JSON clients send the header; server-rendered forms send a hidden csrf_token field.
+    sent = request.headers.get(CSRF_HEADER) or request.form.get("csrf_token", "")
     expected = session.get("csrf_token", "")
     if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
         audit.record_now("access_denied", outcome="csrf")
