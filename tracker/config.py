@@ -67,10 +67,25 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         # Bulk Data export files (private storage) and how long they are kept.
         "EXPORT_DIR": os.environ.get("EXPORT_DIR") or str(Path(instance_path) / "exports"),
         "EXPORT_RETENTION_SECONDS": int(os.environ.get("EXPORT_RETENTION_SECONDS", "3600")),
+        # Login protection: a lockout after repeated failures, and per-address rate limits.
+        "LOGIN_LOCKOUT_THRESHOLD": int(os.environ.get("LOGIN_LOCKOUT_THRESHOLD", "5")),
+        "LOGIN_LOCKOUT_SECONDS": int(os.environ.get("LOGIN_LOCKOUT_SECONDS", "900")),
+        "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "20/minute"),
+        "TOKEN_RATE_LIMIT": os.environ.get("TOKEN_RATE_LIMIT", "60/minute"),
+        # memory:// counts per worker process; use redis://… to share counts between workers.
+        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        "RATELIMIT_HEADERS_ENABLED": True,
+        # Signed session cookies expire; logout also revokes them (User.session_version).
+        "PERMANENT_SESSION_LIFETIME": int(os.environ.get("SESSION_LIFETIME_SECONDS", "43200")),
+        # Cross-origin browser access: off unless origins are listed (comma-separated).
+        "CORS_ORIGINS": [o.strip() for o in os.environ.get("CORS_ORIGINS", "").split(",")
+                         if o.strip()],
     }
     if env == "test":
         config["PASSWORD_HASH_TIME_COST"] = 1
         config["PASSWORD_HASH_MEMORY_COST"] = 1024
+        # Tests log in hundreds of times from one address; rate-limit tests turn it on.
+        config["RATELIMIT_ENABLED"] = False
     config.update(overrides)
     return config
 

@@ -2,20 +2,40 @@
 
 from __future__ import annotations
 
-from flask import has_request_context, request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from flask import has_request_context
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# None: decide by context (requests write, at least an audit row); True/False: forced.
+_write_lock: ContextVar[bool | None] = ContextVar("sqlite_write_lock", default=None)
+
+
+@contextmanager
+def sqlite_write_lock() -> Iterator[None]:
+    """Transactions begun inside take SQLite's write lock at BEGIN (no-op on PostgreSQL).
+
+    For work outside a request (the export worker) that reads and then writes.
+    """
+    token = _write_lock.set(True)
+    try:
+        yield
+    finally:
+        _write_lock.reset(token)
 
 
 def configure_engine(engine: Engine) -> None:
-    """SQLite: WAL, enforced foreign keys, and write transactions that take the lock first.
+    """SQLite: WAL, enforced foreign keys, and request transactions that take the lock first.
 
-    A deferred SQLite transaction that reads and then writes can fail with
-    "database is locked" without waiting; taking the write lock at BEGIN for
-    every unsafe request makes concurrent writers queue instead. (The CLI
-    writes from one process and keeps deferred transactions.)
+    Every request writes (an audit event at least). A deferred SQLite transaction
+    that reads and then writes fails with "database is locked" at once when
+    another connection wrote in between; taking the write lock at BEGIN makes
+    concurrent requests queue (busy_timeout) instead. Work outside requests
+    (CLI, the export worker's long read) keeps deferred transactions unless it
+    asks for the lock with sqlite_write_lock().
     """
     if engine.dialect.name != "sqlite":
         return
@@ -32,5 +52,6 @@ def configure_engine(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
-        writing = has_request_context() and request.method not in SAFE_METHODS
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
+        forced = _write_lock.get()
+        immediate = has_request_context() if forced is None else forced
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

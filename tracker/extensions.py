@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -28,3 +30,5 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()
 api = ProblemApi()
+# Storage comes from RATELIMIT_STORAGE_URI (memory:// is per worker; redis:// is shared).
+limiter = Limiter(key_func=get_remote_address)

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from flask import session
+from flask import current_app, session
 from flask_login import current_user, login_required, login_user, logout_user
-from sqlalchemy import select
 
 from tracker.api.blueprint import ApiBlueprint
 from tracker.api.fields import Id, StrictSchema
-from tracker.auth import audit
-from tracker.auth.passwords import verify_password
+from tracker.auth import access, audit
+from tracker.auth.login import LoginRefused, authenticate
 from tracker.auth.session import csrf_token, new_csrf_token
-from tracker.extensions import db
+from tracker.extensions import db, limiter
 from tracker.models import User
+from tracker.models.user import ROLES as USER_ROLES
 from tracker.problems import documented_problems, fail
 
 blp = ApiBlueprint("auth", __name__, url_prefix="/api/v1/auth", description="Log in and out")
@@ -38,20 +38,19 @@ class MeSchema(UserSchema):
 
 
 @blp.route("/login", methods=["POST"], endpoint="Login")
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"])
 @documented_problems(
     blp, 400, 413, 415, 422, 503, notes={401: "Bad credentials (same answer for unknown email)"}
 )
 @blp.arguments(LoginSchema)
 @blp.response(200, UserSchema)
 def login(credentials: dict) -> User:
-    """Start a session. Unknown email and wrong password get the same 401."""
-    email = credentials["email"].strip().lower()
-    user = db.session.scalar(select(User).where(User.email == email))
-    valid = verify_password(user.password_hash if user else None, credentials["password"])
-    if not valid or user is None or not user.active:
-        actor = ("user", str(user.id)) if user else ("anonymous", None)
-        audit.record_now("login_failed", resource_type="user", outcome="failure", actor=actor)
-        fail(401, "Email or password is wrong.")
+    """Start a session. Unknown email and wrong password get the same 401; 429 when locked."""
+    try:
+        user = authenticate(credentials["email"], credentials["password"])
+    except LoginRefused as refused:
+        headers = {"Retry-After": str(refused.retry_after)} if refused.retry_after else None
+        fail(refused.status, str(refused), headers=headers)
     login_user(user)
     new_csrf_token()
     audit.record_now("login", resource_type="user", resource_id=user.id)
@@ -64,7 +63,11 @@ def login(credentials: dict) -> User:
 @blp.response(204)
 def logout() -> None:
     """End the session."""
-    audit.record_now("logout", resource_type="user", resource_id=current_user.id)
+    access.require_role(*USER_ROLES)
+    user = db.session.get(User, current_user.id)
+    user.session_version += 1  # revokes this and every other cookie of the user
+    audit.record("logout", resource_type="user", resource_id=user.id)
+    db.session.commit()
     logout_user()
     session.clear()
 
@@ -75,6 +78,7 @@ def logout() -> None:
 @blp.response(200, MeSchema)
 def me() -> dict:
     """The logged-in user, with the CSRF token for cookie-authenticated writes."""
+    access.require_role(*USER_ROLES)
     return {
         "id": current_user.id,
         "email": current_user.email,

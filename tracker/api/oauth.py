@@ -6,13 +6,13 @@ import base64
 import binascii
 from urllib.parse import unquote
 
-from flask import Response, jsonify, request
+from flask import Response, current_app, jsonify, request
 from sqlalchemy.exc import IntegrityError
 
 from tracker.api.blueprint import ApiBlueprint
 from tracker.auth import audit, smart
 from tracker.auth.clients import check_secret, find_client, forget_expired, issue_token
-from tracker.extensions import db
+from tracker.extensions import db, limiter
 from tracker.models import ApiClient, UsedAssertion
 from tracker.models.types import utcnow
 from tracker.urls import external_url
@@ -121,6 +121,7 @@ def _authenticate(form: dict) -> ApiClient:
 
 
 @blp.route("/token", methods=["POST"], endpoint="token")
+@limiter.limit(lambda: current_app.config["TOKEN_RATE_LIMIT"])
 @blp.doc(**TOKEN_DOC)
 def token() -> Response:
     """Client credentials grant: 300-second opaque bearer tokens, no refresh tokens."""

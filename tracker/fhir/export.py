@@ -22,6 +22,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from tracker.auth import audit, smart
+from tracker.database import sqlite_write_lock
 from tracker.extensions import db
 from tracker.fhir import mapping, search
 from tracker.fhir.http import FhirError, fhir_response
@@ -255,18 +256,30 @@ def _resources(kind: str, job: ExportJob) -> Iterator[dict]:
             yield mapping.questionnaire_response_resource(view, canonical_base())
 
 
+def _update_job(job_id: str, **changes: object) -> ExportJob | None:
+    """Change the job row unless it was cancelled meanwhile; None when cancelled."""
+    db.session.commit()  # end any read snapshot before taking the write lock
+    with sqlite_write_lock():
+        job = db.session.get(ExportJob, job_id)
+        if job is None or job.state == "cancelled":
+            db.session.commit()
+            return None
+        for name, value in changes.items():
+            setattr(job, name, value)
+        db.session.commit()
+        return job
+
+
 def run_export(app: Flask, job_id: str) -> None:
     """Write one NDJSON file per type; mark the job completed, failed or leave it cancelled."""
     with app.app_context():
-        job = db.session.get(ExportJob, job_id)
-        if job is None or job.state != "queued":
-            return
-        job.state = "running"
-        db.session.commit()
-        directory = _job_dir(job.id)
-        directory.mkdir(parents=True, exist_ok=True)
-        output = []
         try:
+            job = _update_job(job_id, state="running")
+            if job is None:
+                return
+            directory = _job_dir(job_id)
+            directory.mkdir(parents=True, exist_ok=True)
+            output = []
             for kind in job.types:
                 name = f"{kind}.ndjson"
                 written = 0
@@ -276,37 +289,31 @@ def run_export(app: Flask, job_id: str) -> None:
                         handle.write("\n")
                         written += 1
                 output.append({"type": kind, "file": name, "count": written})
-                db.session.expire_all()
-                if db.session.get(ExportJob, job_id).state == "cancelled":
+                job = _update_job(job_id, progress=f"{kind} done ({written})")
+                if job is None:
                     _delete_files(job_id)
                     return
-                job = db.session.get(ExportJob, job_id)
-                job.progress = f"{kind} done ({written})"
-                db.session.commit()
-            job = db.session.get(ExportJob, job_id)
-            if job.state == "cancelled":
-                _delete_files(job_id)
-                return
-            job.output = output
-            job.state = "completed"
-            job.finished_at = utcnow()
-            job.expires_at = job.finished_at + timedelta(
-                seconds=current_app.config["EXPORT_RETENTION_SECONDS"]
-            )
-            counts = ",".join(f"{o['type']}={o['count']}" for o in output)
-            if job.client_id:
-                actor = ("client", db.session.get(ApiClient, job.client_id).client_id)
-            else:
-                actor = ("user", str(job.user_id))
-            audit.record("export", "export", job.id, actor=actor, detail=counts)
+            finished = utcnow()
+            retention = timedelta(seconds=current_app.config["EXPORT_RETENTION_SECONDS"])
             db.session.commit()
+            with sqlite_write_lock():
+                job = db.session.get(ExportJob, job_id)
+                if job.state == "cancelled":
+                    db.session.commit()
+                    _delete_files(job_id)
+                    return
+                job.output, job.state = output, "completed"
+                job.finished_at, job.expires_at = finished, finished + retention
+                counts = ",".join(f"{o['type']}={o['count']}" for o in output)
+                if job.client_id:
+                    actor = ("client", db.session.get(ApiClient, job.client_id).client_id)
+                else:
+                    actor = ("user", str(job.user_id))
+                audit.record("export", "export", job.id, actor=actor, detail=counts)
+                db.session.commit()
         except Exception as error:  # the job records the failure; the client polls it
             db.session.rollback()
-            job = db.session.get(ExportJob, job_id)
-            job.state = "failed"
-            job.error = type(error).__name__
-            job.finished_at = utcnow()
-            db.session.commit()
+            _update_job(job_id, state="failed", error=type(error).__name__, finished_at=utcnow())
             _delete_files(job_id)
             app.logger.exception("export %s failed", job_id)
         finally:

@@ -7,6 +7,7 @@ from tracker.models.export import ExportJob
 from tracker.models.patient import CareTeamMember, Patient, PatientIdentifier
 from tracker.models.response import Response
 from tracker.models.series import TreatmentSeries, TreatmentSession
+from tracker.models.throttle import LoginThrottle
 from tracker.models.user import User
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "Alert",
     "AuditEvent",
     "CareTeamMember",
+    "LoginThrottle",
     "Patient",
     "PatientIdentifier",
     "Response",
