@@ -14,7 +14,7 @@ from tracker.extensions import db, migrate
 
 def create_app(overrides: dict | None = None) -> Flask:
     """The application factory: one app per configuration (tests make many)."""
-    app = Flask(__name__, instance_relative_config=True)
+    app = Flask(__name__, instance_relative_config=True, static_folder=None)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.config.update(config_module.load(app.instance_path, overrides))
     app.json.sort_keys = False
@@ -36,10 +36,14 @@ def create_app(overrides: dict | None = None) -> Flask:
 
         configure_engine(db.engine)
 
+    extensions.limiter.init_app(app)
+
     from tracker import models  # noqa: F401  (registers the tables)
+    from tracker import security
     from tracker.auth import session
 
     session.init_app(app)
+    security.init_app(app)
     _register_api(app)
     _register_errors(app)
 
@@ -52,9 +56,11 @@ def create_app(overrides: dict | None = None) -> Flask:
 def _register_api(app: Flask) -> None:
     from tracker.api import (
         alerts,
+        audit_events,
         auth,
         instruments,
         oauth,
+        outcomes,
         patients,
         responses,
         series,
@@ -75,7 +81,10 @@ def _register_api(app: Flask) -> None:
             }
         },
     )
-    for module in (auth, oauth, instruments, patients, responses, series, trends, alerts):
+    for module in (
+        auth, oauth, instruments, patients, responses, series, trends, alerts, outcomes,
+        audit_events,
+    ):
         extensions.api.register_blueprint(module.blp)
     init_guards(app)
     _serve_swagger_assets(app)
@@ -84,6 +93,9 @@ def _register_api(app: Flask) -> None:
     from tracker.fhir.routes import bp as fhir_blueprint
 
     app.register_blueprint(fhir_blueprint)
+    from tracker.web import web_blueprint
+
+    app.register_blueprint(web_blueprint)
 
 
 def _serve_swagger_assets(app: Flask) -> None:

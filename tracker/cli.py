@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import UTC, datetime
 
 import click
 from flask.cli import AppGroup
@@ -84,4 +85,33 @@ def create_client_command(name: str, scopes: str, jwks_file, no_secret: bool) ->
         json.dumps(
             {"client_id": client.client_id, "client_secret": secret, "scopes": " ".join(normalised)}
         )
+    )
+
+
+@cli.command("synth")
+@click.option("--patients", required=True, type=click.IntRange(1, 1_000_000))
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--end",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Data lies before midnight UTC of this day (default: today); fix it to reproduce.",
+)
+def synth_command(patients: int, seed: int, end: datetime | None) -> None:
+    """Add N synthetic patients with up to three years of scores (bulk inserts, for benchmarks)."""
+    from tracker.synth import SYNTH_PASSWORD, SynthStats, generate
+
+    def progress(stats: SynthStats) -> None:
+        click.echo(
+            f"  {stats.patients:>7,} patients  {stats.responses:>9,} responses"
+            f"  {stats.seconds:7.1f} s",
+            err=True,
+        )
+
+    stats = generate(patients, seed, end.replace(tzinfo=UTC) if end else None, progress)
+    click.echo(
+        f"Added {stats.patients:,} synthetic patients (from number {stats.first_number}), "
+        f"{stats.series:,} series, {stats.sessions:,} sessions, {stats.responses:,} responses, "
+        f"{stats.alerts:,} alerts in {stats.seconds:.1f} s. "
+        f"Clinicians {', '.join(stats.clinicians)} (password {SYNTH_PASSWORD})."
     )

@@ -62,9 +62,8 @@ def test_database_refuses_to_change_the_audit_trail(world):
     submit(world.as_clinician_a(), world.patient_1)
     with world.app.app_context():
         for statement in ("UPDATE audit_event SET action = 'read'", "DELETE FROM audit_event"):
-            with pytest.raises(DatabaseError, match="append-only"):
-                with db.engine.begin() as conn:
-                    conn.execute(text(statement))
+            with pytest.raises(DatabaseError, match="append-only"), db.engine.begin() as conn:
+                conn.execute(text(statement))
         count = db.session.execute(text("SELECT count(*) FROM audit_event")).scalar()
         assert count > 0
         db.session.remove()
