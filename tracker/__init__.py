@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask, send_from_directory
-from sqlalchemy.exc import OperationalError
+from flask import Flask, current_app, send_from_directory
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as SqlTimeoutError
 
 from tracker import config as config_module
 from tracker import extensions
@@ -38,8 +39,10 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     extensions.limiter.init_app(app)
 
-    from tracker import models  # noqa: F401  (registers the tables)
-    from tracker import security
+    from tracker import (
+        models,  # noqa: F401  (registers the tables)
+        security,
+    )
     from tracker.auth import session
 
     session.init_app(app)
@@ -107,15 +110,29 @@ def _serve_swagger_assets(app: Flask) -> None:
         return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename)
 
 
+def _release_session(_error: BaseException | None) -> None:
+    """Give the connection back even when the database died under it (never raise here)."""
+    try:
+        db.session.remove()
+    except SQLAlchemyError:
+        current_app.logger.warning("a database session could not be released cleanly")
+
+
 def _register_errors(app: Flask) -> None:
     from tracker.problems import problem
 
+    # Runs before Flask-SQLAlchemy's own teardown, which would raise on a dead connection.
+    app.teardown_appcontext(_release_session)
+
     @app.errorhandler(OperationalError)
-    def database_unavailable(error: OperationalError):  # type: ignore[no-untyped-def]
+    @app.errorhandler(SqlTimeoutError)  # no pooled connection came free in time
+    def database_unavailable(error: Exception):  # type: ignore[no-untyped-def]
         from tracker.fhir.http import is_fhir_request, outcome_response
 
-        db.session.rollback()
-        app.logger.warning("database unavailable: %s", type(error.orig).__name__)
+        _release_session(None)
+        app.logger.warning(
+            "database unavailable: %s", type(getattr(error, "orig", error)).__name__
+        )
         if is_fhir_request():
             return outcome_response(
                 503, [("error", "transient", "Database unavailable.")], {"Retry-After": "5"}

@@ -115,3 +115,20 @@ def synth_command(patients: int, seed: int, end: datetime | None) -> None:
         f"{stats.alerts:,} alerts in {stats.seconds:.1f} s. "
         f"Clinicians {', '.join(stats.clinicians)} (password {SYNTH_PASSWORD})."
     )
+
+
+@cli.command("check")
+def check_command() -> None:
+    """Database reachable, schema at head, stored totals recompute; exit 1 otherwise."""
+    from tracker.check import run_check
+
+    report = run_check()
+    click.echo(f"database reachable: {'yes' if report.reachable else 'no'}")
+    click.echo(f"schema revision: {report.revision} (head {report.head})")
+    click.echo(f"responses checked: {report.responses_checked}")
+    if report.mismatches:
+        ids = ", ".join(map(str, report.mismatches[:50]))
+        click.echo(f"totals that do not recompute: {len(report.mismatches)} (ids {ids})")
+    click.echo("OK" if report.ok else "PROBLEMS FOUND")
+    if not report.ok:
+        raise SystemExit(1)

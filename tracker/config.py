@@ -96,9 +96,11 @@ def engine_options(url: str) -> dict:
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 30}, "hide_parameters": True}
     return {
-        "pool_pre_ping": True,
+        "pool_pre_ping": True,  # a restarted database is noticed and reconnected
         "pool_size": 5,
         "max_overflow": 5,
         "pool_timeout": 10,
         "hide_parameters": True,
+        # No request hangs on a dead server or a stuck statement: fail fast, answer 503.
+        "connect_args": {"connect_timeout": 5, "options": "-c statement_timeout=30000"},
     }

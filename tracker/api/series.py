@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import marshmallow as ma
+from flask import request
 from flask_login import current_user, login_required
 from sqlalchemy import and_, func, or_, select
 
@@ -93,6 +94,11 @@ def _visible_series(series_id: int, allowed: frozenset = access.READERS) -> Trea
     return series
 
 
+def _etag(series: TreatmentSeries) -> str:
+    """A strong validator from the last change, for If-Match on PATCH (no lost updates)."""
+    return f'"{round(series.updated_at.timestamp() * 1_000_000)}"'
+
+
 def _sessions_outside(series: TreatmentSeries, started: datetime, ended: datetime | None) -> bool:
     """Would narrowing the series leave one of its sessions outside it?"""
     first, last = db.session.execute(
@@ -157,21 +163,39 @@ def list_series(args: dict, patient_id: int) -> dict:
 @login_required
 @documented_problems(blp, *READ_PROBLEMS)
 @blp.response(200, SeriesSchema)
-def get_series(series_id: int) -> TreatmentSeries:
-    """One series with its sessions."""
+def get_series(series_id: int) -> tuple[TreatmentSeries, int, dict]:
+    """One series with its sessions; its ETag goes back as If-Match on PATCH."""
     series = _visible_series(series_id)
     audit.record_now("read", "series", series.id, series.patient_id)
-    return series
+    return series, 200, {"ETag": _etag(series)}
 
 
 @blp.route(f"/series/{SERIES_ID}", methods=["PATCH"])
 @login_required
-@documented_problems(blp, *WRITE_PROBLEMS)
+@documented_problems(blp, *WRITE_PROBLEMS, notes={412: "If-Match does not match the ETag"})
 @blp.arguments(SeriesFields)
 @blp.response(200, SeriesSchema)
-def patch_series(data: dict, series_id: int) -> TreatmentSeries:
-    """Change a series; typically `{ended_at}` to end it (null reopens it)."""
+def patch_series(data: dict, series_id: int) -> tuple[TreatmentSeries, int, dict]:
+    """Change a series; typically `{ended_at}` to end it (null reopens it).
+
+    Send the ETag of your last read as If-Match: if someone changed the series
+    since, the answer is 412 and nothing is overwritten.
+    """
     series = _visible_series(series_id, access.CARERS)
+    # Lock the row (PostgreSQL; SQLite requests already hold the write lock) and reread it.
+    series = db.session.scalars(
+        select(TreatmentSeries)
+        .where(TreatmentSeries.id == series.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+    expected = request.headers.get("If-Match")
+    if (
+        expected
+        and expected.strip() != "*"
+        and _etag(series) not in (tag.strip() for tag in expected.split(","))
+    ):
+        fail(412, "The series changed since you read it; reload and try again.")
     started = data.get("started_at", series.started_at)
     ended = data.get("ended_at", series.ended_at)
     if ended is not None and ended < started:
@@ -185,7 +209,7 @@ def patch_series(data: dict, series_id: int) -> TreatmentSeries:
     series.updated_at = utcnow()
     audit.record("update", "series", series.id, series.patient_id)
     db.session.commit()
-    return series
+    return series, 200, {"ETag": _etag(series)}
 
 
 @blp.route(f"/series/{SERIES_ID}/sessions", methods=["POST"])
