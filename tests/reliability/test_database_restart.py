@@ -10,8 +10,13 @@ import psycopg
 import pytest
 from pytest_postgresql import factories
 
-from tests.conftest import PG_CTL, REQUIRE_POSTGRES, make_app, migrate_to_head
-from tests.conftest import postgres_binaries_present
+from tests.conftest import (
+    PG_CTL,
+    REQUIRE_POSTGRES,
+    make_app,
+    migrate_to_head,
+    postgres_binaries_present,
+)
 from tests.helpers import build_world, count, login, submit
 from tracker.extensions import db
 from tracker.models import Response
