@@ -17,6 +17,7 @@ from pathlib import Path
 import flask_migrate
 import psycopg
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from flask import Flask
 from pytest_postgresql import factories
 from sqlalchemy import text
@@ -102,6 +103,17 @@ def app(database_url: str, backend: str) -> Iterator[Flask]:
             with db.engine.begin() as conn:
                 conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def rsa_key() -> rsa.RSAPrivateKey:
+    """An EHR's signing keys (SMART Backend Services), made once per test run."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture(scope="session")
+def ec_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP384R1())
 
 
 @pytest.fixture

@@ -10,23 +10,12 @@ from dataclasses import dataclass
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from tracker.auth.clients import register_client
 from tracker.extensions import db
 
 TOKEN_URL = "http://localhost/api/v1/oauth/token"
 ALL_SCOPES = ["system/*.rs", "system/QuestionnaireResponse.c"]
-
-
-@pytest.fixture(scope="session")
-def rsa_key():
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-@pytest.fixture(scope="session")
-def ec_key():
-    return ec.generate_private_key(ec.SECP384R1())
 
 
 def public_jwks(rsa_key, ec_key) -> dict:
