@@ -1,0 +1,193 @@
+"""Clinician overview pages: the patient list and the alerts inbox.
+
+Both pages use a fixed number of queries whatever the number of patients
+(one for the page of patients, one for identifiers, one for every latest
+score, one for the alert counts) and audit what they show like the API's
+list endpoints: one event per patient and kind of data shown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from flask import flash, redirect, request, url_for
+from flask_login import current_user
+from sqlalchemy import func, select, update
+from werkzeug.wrappers import Response as HttpResponse
+
+from tracker import instruments
+from tracker.auth import access, audit
+from tracker.extensions import db
+from tracker.models import Alert, Patient, Response
+from tracker.models.types import utcnow
+from tracker.problems import fail
+from tracker.web import bp
+from tracker.web.forms import FormErrors, small_int, text
+from tracker.web.guards import clinic_page, safe_next
+from tracker.web.render import render_audited
+
+PAGE_SIZE = 50
+ALERT_LIMIT = 200
+ALERT_KINDS = {
+    "suicidal_ideation": "Thoughts of self-harm (PHQ-9 item 9)",
+    "reliable_deterioration": "Reliable deterioration",
+}
+
+
+@dataclass
+class Latest:
+    total: int
+    severity: str
+    completed_at: datetime
+
+
+@dataclass
+class PatientRow:
+    patient: Patient
+    latest: dict[str, Latest] = field(default_factory=dict)
+    open_alerts: int = 0
+
+
+def _page_number() -> int:
+    page = small_int(request.args.get("page"))
+    return page if page and page < 100_000 else 1
+
+
+def _latest_scores(patient_ids: list[int]) -> dict[tuple[int, str], Latest]:
+    """Each patient's newest final score per instrument, in one query (a window function)."""
+    ranked = (
+        select(
+            Response.patient_id,
+            Response.instrument,
+            Response.total,
+            Response.severity,
+            Response.completed_at,
+            func.row_number()
+            .over(
+                partition_by=(Response.patient_id, Response.instrument),
+                order_by=(Response.completed_at.desc(), Response.id.desc()),
+            )
+            .label("rank"),
+        )
+        .where(Response.patient_id.in_(patient_ids), Response.status == "final")
+        .subquery()
+    )
+    rows = db.session.execute(select(ranked).where(ranked.c.rank == 1)).all()
+    return {(r.patient_id, r.instrument): Latest(r.total, r.severity, r.completed_at) for r in rows}
+
+
+def _open_alert_counts(patient_ids: list[int]) -> dict[int, int]:
+    rows = db.session.execute(
+        select(Alert.patient_id, func.count())
+        .where(Alert.patient_id.in_(patient_ids), Alert.status == "open")
+        .group_by(Alert.patient_id)
+    ).all()
+    return {patient_id: n for patient_id, n in rows}
+
+
+@bp.get("/clinic")
+@clinic_page
+def clinic_patients() -> str:
+    """The caller's patients (all of them for an admin), by name, with latest scores."""
+    page = _page_number()
+    patients = list(
+        db.session.scalars(
+            select(Patient)
+            .where(access.visible_patients_clause(current_user))
+            .order_by(Patient.display_name, Patient.id)
+            .offset((page - 1) * PAGE_SIZE)
+            .limit(PAGE_SIZE + 1)
+        )
+    )
+    more = len(patients) > PAGE_SIZE
+    patients = patients[:PAGE_SIZE]
+    ids = [p.id for p in patients]
+    latest = _latest_scores(ids) if ids else {}
+    alerts = _open_alert_counts(ids) if ids else {}
+    rows = [
+        PatientRow(
+            p,
+            {c: latest[(p.id, c)] for c in instruments.codes() if (p.id, c) in latest},
+            alerts.get(p.id, 0),
+        )
+        for p in patients
+    ]
+    for row in rows:  # what GET /patients, /responses and /alerts would have audited
+        audit.record("read", "patient", row.patient.id, row.patient.id)
+        if row.latest:
+            audit.record("read", "response", patient_id=row.patient.id)
+        if row.open_alerts:
+            audit.record("read", "alert", patient_id=row.patient.id)
+    return render_audited(
+        "web/clinic/patients.html",
+        rows=rows,
+        codes=instruments.codes(),
+        page=page,
+        more=more,
+    )
+
+
+def _alerts_page(status: str, errors: FormErrors, code: int = 200) -> tuple[str, int]:
+    visible = select(Patient.id).where(access.visible_patients_clause(current_user))
+    rows = db.session.execute(
+        select(Alert, Patient.display_name, Response.instrument, Response.completed_at)
+        .join(Patient, Patient.id == Alert.patient_id)
+        .join(Response, Response.id == Alert.response_id)
+        .where(Alert.patient_id.in_(visible), Alert.status == status)
+        .order_by(Alert.id.desc())
+        .limit(ALERT_LIMIT)
+    ).all()
+    for patient_id in sorted({row.Alert.patient_id for row in rows}):
+        audit.record("read", "alert", patient_id=patient_id)
+    return (
+        render_audited(
+            "web/clinic/alerts.html",
+            rows=rows,
+            status=status,
+            kinds=ALERT_KINDS,
+            errors=errors,
+            limit=ALERT_LIMIT,
+        ),
+        code,
+    )
+
+
+@bp.get("/clinic/alerts")
+@clinic_page
+def clinic_alerts() -> tuple[str, int]:
+    """Open alerts first: the inbox a clinician works through, newest at the top."""
+    status = "acknowledged" if request.args.get("status") == "acknowledged" else "open"
+    return _alerts_page(status, FormErrors())
+
+
+@bp.post("/clinic/alerts/<int(max=2147483647):alert_id>/acknowledge")
+@clinic_page
+def acknowledge_alert(alert_id: int) -> HttpResponse | tuple[str, int]:
+    """Mark an alert as seen; the first acknowledgement is kept (as the API does)."""
+    alert = db.session.get(Alert, alert_id)
+    if alert is None:
+        audit.record_now(
+            "access_denied", resource_type="alert", resource_id=alert_id, outcome="not_found"
+        )
+        fail(404, "No such alert.")
+    access.patient_for(alert.patient_id, access.CARERS)
+    errors = FormErrors()
+    note = text(request.form, "note", errors, required=False, max_length=2000)
+    if errors:
+        return _alerts_page("open", FormErrors({f"note-{alert.id}": errors["note"]}), 422)
+    changed = db.session.execute(
+        update(Alert)
+        .where(Alert.id == alert.id, Alert.status == "open")
+        .values(
+            status="acknowledged",
+            acknowledged_by=current_user.id,
+            acknowledged_at=utcnow(),
+            note=note,
+        )
+    ).rowcount
+    if changed:
+        audit.record("update", "alert", alert.id, alert.patient_id)
+    db.session.commit()
+    flash("Alert acknowledged." if changed else "This alert had already been acknowledged.")
+    return redirect(safe_next(request.form.get("next")) or url_for("web.clinic_alerts"), code=303)
