@@ -77,6 +77,10 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         "RATELIMIT_HEADERS_ENABLED": True,
         # Signed session cookies expire; logout also revokes them (User.session_version).
         "PERMANENT_SESSION_LIFETIME": int(os.environ.get("SESSION_LIFETIME_SECONDS", "43200")),
+        # Web pages: patients may see their own chart only when the clinic enables it;
+        # crisis text shown after a PHQ-9 with item 9 above 0; the zone for date inputs.
+        "PATIENT_HISTORY_ENABLED": os.environ.get("PATIENT_HISTORY_ENABLED") == "1",
+        "CLINIC_TIMEZONE": os.environ.get("CLINIC_TIMEZONE", "UTC"),
         # Cross-origin browser access: off unless origins are listed (comma-separated).
         "CORS_ORIGINS": [o.strip() for o in os.environ.get("CORS_ORIGINS", "").split(",")
                          if o.strip()],
@@ -86,6 +90,8 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         config["PASSWORD_HASH_MEMORY_COST"] = 1024
         # Tests log in hundreds of times from one address; rate-limit tests turn it on.
         config["RATELIMIT_ENABLED"] = False
+    if os.environ.get("CRISIS_TEXT"):  # else the pages' default (988 Lifeline, US)
+        config["CRISIS_TEXT"] = os.environ["CRISIS_TEXT"]
     config.update(overrides)
     return config
 
