@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from flask import current_app, session
-from flask_login import current_user, login_required, login_user, logout_user
+from flask import current_app
+from flask_login import current_user, login_required
 
 from tracker.api.blueprint import ApiBlueprint
 from tracker.api.fields import Id, StrictSchema
-from tracker.auth import access, audit
-from tracker.auth.login import LoginRefused, authenticate
-from tracker.auth.session import csrf_token, new_csrf_token
-from tracker.extensions import db, limiter
+from tracker.auth import access
+from tracker.auth.login import LoginRefused, authenticate, end_session, start_session
+from tracker.auth.session import csrf_token
+from tracker.extensions import limiter
 from tracker.models import User
 from tracker.models.user import ROLES as USER_ROLES
 from tracker.problems import documented_problems, fail
@@ -51,9 +51,7 @@ def login(credentials: dict) -> User:
     except LoginRefused as refused:
         headers = {"Retry-After": str(refused.retry_after)} if refused.retry_after else None
         fail(refused.status, str(refused), headers=headers)
-    login_user(user)
-    new_csrf_token()
-    audit.record_now("login", resource_type="user", resource_id=user.id)
+    start_session(user)
     return user
 
 
@@ -64,12 +62,7 @@ def login(credentials: dict) -> User:
 def logout() -> None:
     """End the session."""
     access.require_role(*USER_ROLES)
-    user = db.session.get(User, current_user.id)
-    user.session_version += 1  # revokes this and every other cookie of the user
-    audit.record("logout", resource_type="user", resource_id=user.id)
-    db.session.commit()
-    logout_user()
-    session.clear()
+    end_session(current_user.id)
 
 
 @blp.route("/me", methods=["GET"])

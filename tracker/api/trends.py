@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import marshmallow as ma
 from flask import Response as HttpResponse
 from flask_login import login_required
-from sqlalchemy import select
-from sqlalchemy.orm import noload
 
 from tracker import instruments
-from tracker.analysis.trends import Point, SeriesPeriod, Trend, analyse
+from tracker.analysis.trends import Trend
 from tracker.api.blueprint import ApiBlueprint
 from tracker.api.fields import Id, StrictSchema
 from tracker.api.patients import PATIENT_ID
@@ -23,10 +19,9 @@ from tracker.charts.trend_svg import (
     ChartSeries,
     render_trend_svg,
 )
-from tracker.extensions import db
-from tracker.models import Response, TreatmentSeries
 from tracker.models.types import utcnow
 from tracker.problems import READ_PROBLEMS, documented_problems
+from tracker.services.trends import load_trend
 
 blp = ApiBlueprint("trends", __name__, url_prefix="/api/v1", description="Trends")
 
@@ -56,6 +51,10 @@ class ChartArgs(TrendArgs):
     height = ma.fields.Integer(
         load_default=400, validate=ma.validate.Range(min=MIN_HEIGHT, max=3000)
     )
+
+
+def _windows(args: dict) -> dict:
+    return {k: args[k] for k in ("baseline_window_days", "post_window_days")}
 
 
 class TrendPointSchema(ma.Schema):
@@ -103,43 +102,6 @@ class TrendSchema(ma.Schema):
     latest = ma.fields.Nested(LatestSchema, allow_none=True)
 
 
-def _load(
-    patient_id: int, code: str, args: dict, with_sessions: bool = False
-) -> tuple[Trend, list[TreatmentSeries]]:
-    """One query for the points, one for the series (and one for all sessions, for charts)."""
-    rows = db.session.execute(
-        select(
-            Response.id,
-            Response.completed_at,
-            Response.total,
-            Response.severity,
-            Response.series_id,
-        )
-        .where(
-            Response.patient_id == patient_id,
-            Response.instrument == code,
-            Response.status == "final",
-        )
-        .order_by(Response.completed_at, Response.id)
-    ).all()
-    series = list(
-        db.session.scalars(
-            select(TreatmentSeries)
-            .where(TreatmentSeries.patient_id == patient_id)
-            .order_by(TreatmentSeries.started_at, TreatmentSeries.id)
-            .options(*([] if with_sessions else [noload(TreatmentSeries.sessions)]))
-        )
-    )
-    trend = analyse(
-        instruments.get(code),
-        [Point(r.id, r.completed_at, r.total, r.severity, r.series_id) for r in rows],
-        [SeriesPeriod(s.id, s.label, s.kind, s.started_at, s.ended_at) for s in series],
-        baseline_window=timedelta(days=args["baseline_window_days"]),
-        post_window=timedelta(days=args["post_window_days"]),
-    )
-    return trend, series
-
-
 @blp.route(f"/patients/{PATIENT_ID}/trends/{INSTRUMENT}", methods=["GET"])
 @login_required
 @documented_problems(blp, *READ_PROBLEMS, notes={422: "Invalid window"})
@@ -148,7 +110,7 @@ def _load(
 def get_trend(args: dict, patient_id: int, instrument: str) -> Trend:
     """Scores over time, and per series the baseline, post score and judged change."""
     patient = access.patient_for(patient_id)
-    trend, _series = _load(patient.id, instrument, args)
+    trend, _series = load_trend(patient.id, instrument, **_windows(args))
     audit.record_now("read", "trend", instrument, patient.id)
     return trend
 
@@ -168,7 +130,7 @@ def get_trend(args: dict, patient_id: int, instrument: str) -> Trend:
 def get_trend_chart(args: dict, patient_id: int, instrument: str) -> HttpResponse:
     """The trend as a chart: score over time on the severity bands, series shaded."""
     patient = access.patient_for(patient_id)
-    trend, series = _load(patient.id, instrument, args, with_sessions=True)
+    trend, series = load_trend(patient.id, instrument, **_windows(args), with_sessions=True)
     svg = render_trend_svg(
         instruments.get(instrument),
         [ChartPoint(p.completed_at, p.total) for p in trend.points],

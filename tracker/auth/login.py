@@ -90,3 +90,27 @@ def authenticate(email: str, password: str) -> User:
         db.session.rollback()
         audit.record_now("login_failed", resource_type="user", outcome="failure", actor=actor)
     raise LoginRefused(401, "Email or password is wrong.")
+
+
+def start_session(user: User) -> None:
+    """Log the user in with a fresh CSRF token, and record it."""
+    from flask_login import login_user
+
+    from tracker.auth.session import new_csrf_token
+
+    login_user(user)
+    new_csrf_token()
+    audit.record_now("login", resource_type="user", resource_id=user.id)
+
+
+def end_session(user_id: int) -> None:
+    """Log out and revoke every session cookie of the user (not only this one)."""
+    from flask import session
+    from flask_login import logout_user
+
+    user = db.session.get(User, user_id)
+    user.session_version += 1
+    audit.record("logout", resource_type="user", resource_id=user.id)
+    db.session.commit()
+    logout_user()
+    session.clear()

@@ -12,7 +12,6 @@ from markupsafe import Markup
 
 from tracker import instruments
 from tracker.analysis.trends import Trend
-from tracker.api.trends import _load
 from tracker.auth import access, audit
 from tracker.charts.trend_svg import ChartPoint, ChartSeries, render_trend_svg
 from tracker.extensions import db
@@ -20,9 +19,9 @@ from tracker.instruments import Instrument
 from tracker.models import Response, TreatmentSeries
 from tracker.models.types import utcnow
 from tracker.problems import fail
+from tracker.services.trends import load_trend
 from tracker.web.render import local
 
-WINDOWS = {"baseline_window_days": 30, "post_window_days": 30}  # the API's defaults
 # Two renderings: a phone-width one keeps its text legible, CSS shows one of them.
 NARROW = (360, 300)
 WIDE = (900, 380)
@@ -62,7 +61,7 @@ def patient_charts(patient_id: int) -> list[InstrumentChart]:
     """Every instrument's trend and chart; records one trend read per instrument (uncommitted)."""
     charts = []
     for instrument in instruments.all():
-        trend, series = _load(patient_id, instrument.code, WINDOWS, with_sessions=True)
+        trend, series = load_trend(patient_id, instrument.code, with_sessions=True)
         charts.append(
             InstrumentChart(
                 instrument,

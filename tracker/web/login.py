@@ -12,14 +12,13 @@ from __future__ import annotations
 import hmac
 
 from flask import abort, current_app, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user
 from werkzeug.wrappers import Response as HttpResponse
 
 from tracker.auth import audit
-from tracker.auth.login import LoginRefused, authenticate
-from tracker.auth.session import csrf_token, new_csrf_token
-from tracker.extensions import db, limiter
-from tracker.models import User
+from tracker.auth.login import LoginRefused, authenticate, end_session, start_session
+from tracker.auth.session import csrf_token
+from tracker.extensions import limiter
 from tracker.web import bp
 from tracker.web.guards import home_for, page, safe_next
 
@@ -82,9 +81,7 @@ def login_submit() -> HttpResponse | Refusal:
     except LoginRefused as refused:
         headers = {"Retry-After": str(refused.retry_after)} if refused.retry_after else None
         return _refused(email, target, {"form": str(refused)}, refused.status, headers)
-    login_user(user)
-    new_csrf_token()
-    audit.record_now("login", resource_type="user", resource_id=user.id)
+    start_session(user)
     return redirect(target or home_for(user), code=303)
 
 
@@ -92,10 +89,5 @@ def login_submit() -> HttpResponse | Refusal:
 @page()
 def logout() -> HttpResponse:
     """End the session, revoking every cookie of the user (as the API's logout does)."""
-    user = db.session.get(User, current_user.id)
-    user.session_version += 1
-    audit.record("logout", resource_type="user", resource_id=user.id)
-    db.session.commit()
-    logout_user()
-    session.clear()
+    end_session(current_user.id)
     return redirect(url_for("web.login"), code=303)
