@@ -38,6 +38,9 @@ def create_app(overrides: dict | None = None) -> Flask:
         configure_engine(db.engine)
 
     extensions.limiter.init_app(app)
+    from tracker.api.fields import DbIdConverter
+
+    app.url_map.converters["id"] = DbIdConverter
 
     from tracker import (
         models,  # noqa: F401  (registers the tables)
@@ -84,8 +87,19 @@ def _register_api(app: Flask) -> None:
             }
         },
     )
+    from tracker.api.fields import DbIdConverter, id_parameter_schema
+
+    extensions.api.register_converter(DbIdConverter, id_parameter_schema)
     for module in (
-        auth, oauth, instruments, patients, responses, series, trends, alerts, outcomes,
+        auth,
+        oauth,
+        instruments,
+        patients,
+        responses,
+        series,
+        trends,
+        alerts,
+        outcomes,
         audit_events,
     ):
         extensions.api.register_blueprint(module.blp)
@@ -130,9 +144,7 @@ def _register_errors(app: Flask) -> None:
         from tracker.fhir.http import is_fhir_request, outcome_response
 
         _release_session(None)
-        app.logger.warning(
-            "database unavailable: %s", type(getattr(error, "orig", error)).__name__
-        )
+        app.logger.warning("database unavailable: %s", type(getattr(error, "orig", error)).__name__)
         if is_fhir_request():
             return outcome_response(
                 503, [("error", "transient", "Database unavailable.")], {"Retry-After": "5"}

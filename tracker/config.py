@@ -82,8 +82,9 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         "PATIENT_HISTORY_ENABLED": os.environ.get("PATIENT_HISTORY_ENABLED") == "1",
         "CLINIC_TIMEZONE": os.environ.get("CLINIC_TIMEZONE", "UTC"),
         # Cross-origin browser access: off unless origins are listed (comma-separated).
-        "CORS_ORIGINS": [o.strip() for o in os.environ.get("CORS_ORIGINS", "").split(",")
-                         if o.strip()],
+        "CORS_ORIGINS": [
+            o.strip() for o in os.environ.get("CORS_ORIGINS", "").split(",") if o.strip()
+        ],
     }
     if env == "test":
         config["PASSWORD_HASH_TIME_COST"] = 1

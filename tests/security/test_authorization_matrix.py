@@ -167,7 +167,7 @@ POLICIES: dict[tuple[str, str], Policy] = {
 
 def normalise(rule: str) -> str:
     """`<int(max=…):patient_id>` → `<patient_id>`; the instrument choice → `<instrument>`."""
-    rule = re.sub(r"<int\([^)]*\):(\w+)>", r"<\1>", rule)
+    rule = re.sub(r"<(?:int\([^)]*\)|id):(\w+)>", r"<\1>", rule)
     rule = re.sub(r"<any\([^)]*\):code>", "<code>", rule)
     return re.sub(r"<any\([^)]*\):instrument>", "<instrument>", rule)
 

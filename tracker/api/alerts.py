@@ -78,10 +78,10 @@ def list_alerts(args: dict) -> dict:
     }
 
 
-@blp.route("/<int(max=2147483647):alert_id>/acknowledge", methods=["POST"])
+@blp.route("/<id:alert_id>/acknowledge", methods=["POST"])
 @login_required
 @documented_problems(blp, *WRITE_PROBLEMS)
-@blp.arguments(AcknowledgeSchema)
+@blp.arguments(AcknowledgeSchema, required=False)
 @blp.response(200, AlertSchema)
 def acknowledge_alert(data: dict, alert_id: int) -> Alert:
     """Mark an alert as seen; the first acknowledgement is kept, a repeat changes nothing."""

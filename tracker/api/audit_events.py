@@ -7,7 +7,7 @@ from flask_login import login_required
 from sqlalchemy import select
 
 from tracker.api.blueprint import ApiBlueprint
-from tracker.api.fields import Id
+from tracker.api.fields import Id, Instant
 from tracker.api.pagination import PageArgs, decode_cursor, encode_cursor, page_schema
 from tracker.auth import access, audit
 from tracker.extensions import db
@@ -50,8 +50,8 @@ class AuditEventArgs(PageArgs):
     )
     action = ma.fields.String(validate=ma.validate.Length(min=1, max=32))
     resource_type = ma.fields.String(validate=ma.validate.Length(min=1, max=40))
-    since = ma.fields.AwareDateTime(format="iso", metadata={"description": "at ≥"})
-    until = ma.fields.AwareDateTime(format="iso", metadata={"description": "at ≤"})
+    since = Instant(metadata={"description": "at ≥"})
+    until = Instant(metadata={"description": "at ≤"})
 
 
 FILTERS = {

@@ -40,7 +40,16 @@ class MeSchema(UserSchema):
 @blp.route("/login", methods=["POST"], endpoint="Login")
 @limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"])
 @documented_problems(
-    blp, 400, 413, 415, 422, 503, notes={401: "Bad credentials (same answer for unknown email)"}
+    blp,
+    400,
+    413,
+    415,
+    422,
+    503,
+    notes={
+        401: "Bad credentials (same answer for unknown email)",
+        429: "Locked after repeated failures, or rate limited (see Retry-After)",
+    },
 )
 @blp.arguments(LoginSchema)
 @blp.response(200, UserSchema)
@@ -57,7 +66,7 @@ def login(credentials: dict) -> User:
 
 @blp.route("/logout", methods=["POST"])
 @login_required
-@documented_problems(blp, 401, 403)
+@documented_problems(blp, 401, 403, 415)
 @blp.response(204)
 def logout() -> None:
     """End the session."""

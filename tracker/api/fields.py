@@ -2,11 +2,54 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import marshmallow as ma
+from werkzeug.routing import BaseConverter
 
 MAX_DB_INT = 2**31 - 1  # PostgreSQL integer; larger ids cannot exist
+# Instants outside this span are typing mistakes, and near years 1 and 9999 the
+# conversion to UTC overflows: refuse them with a 422 naming the field.
+EARLIEST, LATEST = datetime(1900, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
+ID_PATTERN = (
+    "^0*([1-9][0-9]{0,8}|1[0-9]{9}|20[0-9]{8}|21[0-3][0-9]{7}|214[0-6][0-9]{6}|"
+    "2147[0-3][0-9]{5}|21474[0-7][0-9]{4}|214748[0-2][0-9]{3}|2147483[0-5][0-9]{2}|"
+    "21474836[0-3][0-9]|214748364[0-7])$"
+)
+
+
+class DbIdConverter(BaseConverter):
+    """Path ids: any run of digits matches, and one no row can have becomes 0.
+
+    So `/patients/99999999999` is a 404 from the view, like any unknown id,
+    rather than a 405 from another rule or an integer overflow in SQLite.
+    """
+
+    regex = r"\d{1,30}"
+
+    def to_python(self, value: str) -> int:
+        number = int(value)
+        return number if number <= MAX_DB_INT else 0
+
+    def to_url(self, value: object) -> str:
+        return str(value)
+
+
+def id_parameter_schema(_converter: BaseConverter) -> dict:
+    return {"type": "integer", "minimum": 1, "maximum": MAX_DB_INT}
+
+
+def has_nul(value: object) -> bool:
+    """PostgreSQL text cannot hold NUL characters; find them before the database does."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(has_nul(v) for v in value)
+    return False
 
 
 class Id(ma.fields.Field):
@@ -17,6 +60,16 @@ class Id(ma.fields.Field):
     """
 
     default_error_messages = {"invalid": "Not a valid id."}
+
+    def __init__(self, **kwargs: Any):
+        metadata = {
+            "oneOf": [
+                {"type": "integer", "minimum": 1, "maximum": MAX_DB_INT},
+                {"type": "string", "maxLength": 10, "pattern": ID_PATTERN},
+            ],
+            **kwargs.pop("metadata", {}),
+        }
+        super().__init__(metadata=metadata, **kwargs)
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
         return None if value is None else str(value)
@@ -31,8 +84,34 @@ class Id(ma.fields.Field):
         return value
 
 
+class Instant(ma.fields.AwareDateTime):
+    """An input instant: ISO 8601 with an offset, between 1900 and 2200, returned in UTC."""
+
+    def __init__(self, **kwargs: Any):
+        kwargs.setdefault("format", "iso")
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        parsed = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            instant = parsed.astimezone(UTC)
+        except (OverflowError, ValueError):
+            raise ma.ValidationError("Out of range.") from None
+        if not EARLIEST <= instant < LATEST:
+            raise ma.ValidationError("Must be between the years 1900 and 2199.")
+        return instant
+
+
 class StrictSchema(ma.Schema):
     """Unknown fields are an error: a typo must not be silently dropped."""
 
     class Meta:
         unknown = ma.RAISE
+
+    @ma.pre_load
+    def _refuse_nul(self, data: Any, **_kwargs: Any) -> Any:
+        if isinstance(data, Mapping):  # a JSON object, or webargs' view of a query string
+            bad = sorted(str(k) for k, v in data.items() if has_nul(k) or has_nul(v))
+            if bad:
+                raise ma.ValidationError({k: ["Must not contain NUL characters."] for k in bad})
+        return data

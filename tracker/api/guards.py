@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from flask import Flask, Response, request
 
+from tracker.api.fields import has_nul
 from tracker.auth.session import UNSAFE_METHODS
 from tracker.problems import fail
 
 JSON_MIMETYPES = ("application/json",)
+FORM_MIMETYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 # OAuth 2.0 token requests are form-encoded by definition (RFC 6749 §4.4.2).
 FORM_ENDPOINTS = frozenset({"oauth.token"})
 
@@ -22,6 +24,8 @@ def require_json_body() -> None:
     """A write with a body must say it is JSON (415), and must fit the limit (413)."""
     if not request.path.startswith("/api/") or request.method not in UNSAFE_METHODS:
         return
+    if request.routing_exception is not None:
+        return  # an unknown route or method answers 404/405 first
     has_body = bool(request.content_length) or "chunked" in request.headers.get(
         "Transfer-Encoding", ""
     )
@@ -35,6 +39,20 @@ def require_json_body() -> None:
         fail(413, f"The body is larger than {limit} bytes.")
 
 
+def refuse_nul_characters() -> None:
+    """PostgreSQL text cannot hold NUL: refuse it in query strings and forms up front.
+
+    (JSON API bodies and queries are checked field by field by StrictSchema.)
+    """
+    if request.path.startswith("/api/"):
+        return
+    values = [*request.args.values()]
+    if request.method in UNSAFE_METHODS and request.mimetype in FORM_MIMETYPES:
+        values += [*request.form.values()]
+    if any(has_nul(value) for value in values):
+        fail(400, "NUL characters are not allowed in parameters.")
+
+
 def no_store(response: Response) -> Response:
     """Patient data must not sit in shared or browser caches."""
     if request.path.startswith("/api/v1/") and not request.path.startswith("/api/v1/docs"):
@@ -44,4 +62,5 @@ def no_store(response: Response) -> Response:
 
 def init_app(app: Flask) -> None:
     app.before_request(require_json_body)
+    app.before_request(refuse_nul_characters)
     app.after_request(no_store)

@@ -61,6 +61,9 @@ TOKEN_DOC = {
         },
         "400": {"description": "invalid_request, unsupported_grant_type or invalid_scope"},
         "401": {"description": "invalid_client"},
+        "413": {"description": "Body too large"},
+        "415": {"description": "Not application/x-www-form-urlencoded"},
+        "429": {"description": "Rate limited (see Retry-After)"},
     },
 }
 

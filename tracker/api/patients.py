@@ -18,7 +18,7 @@ from tracker.problems import READ_PROBLEMS, WRITE_PROBLEMS, documented_problems,
 
 blp = ApiBlueprint("patients", __name__, url_prefix="/api/v1/patients", description="Patients")
 
-PATIENT_ID = "<int(max=2147483647):patient_id>"
+PATIENT_ID = "<id:patient_id>"
 
 
 class IdentifierSchema(StrictSchema):
@@ -36,7 +36,10 @@ class PatientCreateSchema(StrictSchema):
     display_name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
     birth_date = ma.fields.Date(load_default=None, allow_none=True)
     identifiers = ma.fields.List(
-        ma.fields.Nested(IdentifierSchema), load_default=list, validate=ma.validate.Length(max=20)
+        ma.fields.Nested(IdentifierSchema),
+        load_default=list,
+        validate=ma.validate.Length(max=20),
+        metadata={"uniqueItems": True},
     )
 
     @ma.validates_schema
@@ -50,7 +53,7 @@ class PatientPatchSchema(PatientCreateSchema):
     identifiers = ma.fields.List(
         ma.fields.Nested(IdentifierSchema),
         validate=ma.validate.Length(max=20),
-        metadata={"description": "Replaces the whole list when given"},
+        metadata={"description": "Replaces the whole list when given", "uniqueItems": True},
     )
 
 
@@ -69,7 +72,7 @@ PatientPageSchema = page_schema(PatientSchema, "PatientPageSchema")
 class PatientListArgs(PageArgs):
     identifier = ma.fields.String(
         validate=ma.validate.Length(min=3, max=512),
-        metadata={"description": "system|value"},
+        metadata={"description": "system|value", "pattern": r"^[^|]+\|.+$"},
     )
 
 
@@ -166,7 +169,7 @@ def get_patient(patient_id: int) -> Patient:
 @documented_problems(
     blp, *WRITE_PROBLEMS, notes={409: "An identifier (system+value) already exists"}
 )
-@blp.arguments(PatientPatchSchema)
+@blp.arguments(PatientPatchSchema, required=False)
 @blp.response(200, PatientSchema)
 def patch_patient(data: dict, patient_id: int) -> Patient:
     """Change the name, birth date or identifiers (the list is replaced as a whole)."""

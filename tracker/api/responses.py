@@ -8,7 +8,7 @@ from sqlalchemy import and_, or_, select
 
 from tracker import instruments
 from tracker.api.blueprint import ApiBlueprint
-from tracker.api.fields import Id, StrictSchema
+from tracker.api.fields import Id, Instant, StrictSchema
 from tracker.api.pagination import PageArgs, decode_cursor, encode_cursor, page_schema
 from tracker.api.patients import PATIENT_ID
 from tracker.auth import access, audit
@@ -22,13 +22,18 @@ blp = ApiBlueprint(
     "responses", __name__, url_prefix="/api/v1", description="Questionnaire responses"
 )
 
-RESPONSE_ID = "<int(max=2147483647):response_id>"
+RESPONSE_ID = "<id:response_id>"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 class SubmissionSchema(StrictSchema):
     instrument = ma.fields.String(
-        required=True, metadata={"description": "phq9, gad7 or pcl5", "example": "phq9"}
+        required=True,
+        metadata={
+            "description": "phq9, gad7 or pcl5",
+            "example": "phq9",
+            "enum": list(instruments.codes()),
+        },
     )
     answers = ma.fields.Raw(
         required=True,
@@ -39,9 +44,7 @@ class SubmissionSchema(StrictSchema):
             "example": [2, 1, 3, 0, 1, 2, 1, 0, 1],
         },
     )
-    completed_at = ma.fields.AwareDateTime(
-        required=True, format="iso", metadata={"description": "When the patient answered"}
-    )
+    completed_at = Instant(required=True, metadata={"description": "When the patient answered"})
     series_id = Id(load_default=None, allow_none=True)
     difficulty = ma.fields.Raw(
         load_default=None,
@@ -55,7 +58,7 @@ class SubmissionSchema(StrictSchema):
 
 class AmendSchema(StrictSchema):
     answers = SubmissionSchema._declared_fields["answers"]
-    completed_at = ma.fields.AwareDateTime(format="iso", load_default=None)
+    completed_at = Instant(load_default=None)
     difficulty = SubmissionSchema._declared_fields["difficulty"]
     reason = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=1000))
 
@@ -107,8 +110,8 @@ ResponsePageSchema = page_schema(ResponseSchema, "ResponsePageSchema")
 
 class ResponseListArgs(PageArgs):
     instrument = ma.fields.String(validate=ma.validate.OneOf(instruments.codes()))
-    since = ma.fields.AwareDateTime(format="iso", metadata={"description": "completed_at ≥"})
-    until = ma.fields.AwareDateTime(format="iso", metadata={"description": "completed_at ≤"})
+    since = Instant(metadata={"description": "completed_at ≥"})
+    until = Instant(metadata={"description": "completed_at ≤"})
     status = ma.fields.String(validate=ma.validate.OneOf(STATUSES))
 
 

@@ -10,7 +10,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import and_, func, or_, select
 
 from tracker.api.blueprint import ApiBlueprint
-from tracker.api.fields import Id, StrictSchema
+from tracker.api.fields import Id, Instant, StrictSchema
 from tracker.api.pagination import PageArgs, decode_cursor, encode_cursor, page_schema
 from tracker.api.patients import PATIENT_ID
 from tracker.auth import access, audit
@@ -22,16 +22,17 @@ from tracker.problems import READ_PROBLEMS, WRITE_PROBLEMS, documented_problems,
 
 blp = ApiBlueprint("series", __name__, url_prefix="/api/v1", description="Treatment series")
 
-SERIES_ID = "<int(max=2147483647):series_id>"
+SERIES_ID = "<id:series_id>"
 
 
 class SessionCreateSchema(StrictSchema):
-    administered_at = ma.fields.AwareDateTime(required=True, format="iso")
+    administered_at = Instant(required=True)
     dose_mg = ma.fields.Float(
         load_default=None,
         allow_none=True,
         allow_nan=False,
         validate=ma.validate.Range(min=0, max=100_000, min_inclusive=False),
+        metadata={"exclusiveMinimum": True},
     )
     notes = ma.fields.String(
         load_default=None, allow_none=True, validate=ma.validate.Length(max=4000)
@@ -50,8 +51,8 @@ class SessionSchema(ma.Schema):
 class SeriesFields(StrictSchema):
     label = ma.fields.String(validate=ma.validate.Length(min=1, max=200))
     kind = ma.fields.String(validate=ma.validate.OneOf(SERIES_KINDS))
-    started_at = ma.fields.AwareDateTime(format="iso")
-    ended_at = ma.fields.AwareDateTime(format="iso", allow_none=True)
+    started_at = Instant()
+    ended_at = Instant(allow_none=True)
     notes = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=4000))
 
     @ma.validates_schema
@@ -64,7 +65,7 @@ class SeriesFields(StrictSchema):
 class SeriesCreateSchema(SeriesFields):
     label = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
     kind = ma.fields.String(load_default="other", validate=ma.validate.OneOf(SERIES_KINDS))
-    started_at = ma.fields.AwareDateTime(required=True, format="iso")
+    started_at = Instant(required=True)
 
 
 class SeriesSchema(ma.Schema):
@@ -173,7 +174,7 @@ def get_series(series_id: int) -> tuple[TreatmentSeries, int, dict]:
 @blp.route(f"/series/{SERIES_ID}", methods=["PATCH"])
 @login_required
 @documented_problems(blp, *WRITE_PROBLEMS, notes={412: "If-Match does not match the ETag"})
-@blp.arguments(SeriesFields)
+@blp.arguments(SeriesFields, required=False)
 @blp.response(200, SeriesSchema)
 def patch_series(data: dict, series_id: int) -> tuple[TreatmentSeries, int, dict]:
     """Change a series; typically `{ended_at}` to end it (null reopens it).

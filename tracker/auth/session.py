@@ -65,6 +65,8 @@ def _check_csrf() -> None:
     """A cookie-authenticated unsafe request must echo the session's CSRF token."""
     if request.method not in UNSAFE_METHODS or request.endpoint in CSRF_EXEMPT_ENDPOINTS:
         return
+    if request.routing_exception is not None:
+        return  # an unknown route or method answers 404/405 first
     if not current_user.is_authenticated or getattr(current_user, "is_client", False):
         return  # the view answers 401; bearer tokens are not sent by browsers on their own
     # JSON clients send the header; server-rendered forms send a hidden csrf_token field.

@@ -12,7 +12,7 @@ import binascii
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
@@ -20,6 +20,7 @@ from sqlalchemy import ColumnElement, and_, false, func, not_, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute
 
 from tracker import instruments
+from tracker.api.fields import EARLIEST, LATEST, has_nul
 from tracker.auth import audit
 from tracker.extensions import db
 from tracker.fhir import mapping, search
@@ -529,6 +530,8 @@ def create_questionnaire_response() -> Response:
     body = request.get_json(silent=True)
     if body is None:
         raise FhirError(400, "The body is not valid JSON.", code="invalid")
+    if has_nul(body) or has_nul(request.headers.get("If-None-Exist", "")):
+        raise FhirError(400, "NUL characters are not allowed.", code="invalid")
     condition = _if_none_exist()
     try:
         parsed = parse_questionnaire_response(body, canonical_base())
@@ -537,6 +540,12 @@ def create_questionnaire_response() -> Response:
     if condition and parsed.identifier and condition != parsed.identifier:
         raise FhirError(412, "If-None-Exist names another identifier than the resource.")
     identifier = condition or parsed.identifier
+    try:
+        in_range = EARLIEST <= parsed.authored.astimezone(UTC) < LATEST
+    except OverflowError:
+        in_range = False
+    if not in_range:
+        raise FhirError(422, "authored must lie between the years 1900 and 2199.", code="value")
     if db.session.get(Patient, parsed.patient_id) is None:
         raise FhirError(422, f"Patient/{parsed.patient_id} is not known.", code="processing")
     submission = service.Submission(

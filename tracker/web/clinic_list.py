@@ -161,7 +161,7 @@ def clinic_alerts() -> tuple[str, int]:
     return _alerts_page(status, FormErrors())
 
 
-@bp.post("/clinic/alerts/<int(max=2147483647):alert_id>/acknowledge")
+@bp.post("/clinic/alerts/<id:alert_id>/acknowledge")
 @clinic_page
 def acknowledge_alert(alert_id: int) -> HttpResponse | tuple[str, int]:
     """Mark an alert as seen; the first acknowledgement is kept (as the API does)."""

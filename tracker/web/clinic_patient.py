@@ -22,7 +22,7 @@ from tracker.web.clinic_list import ALERT_KINDS
 from tracker.web.guards import clinic_page
 from tracker.web.render import render_audited
 
-PATIENT_ID = "<int(max=2147483647):patient_id>"
+PATIENT_ID = "<id:patient_id>"
 RECENT = 10  # responses shown per instrument unless "show all" is asked for
 
 

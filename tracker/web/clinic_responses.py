@@ -22,7 +22,7 @@ from tracker.web.forms import FormErrors, answers, service_errors, text
 from tracker.web.guards import clinic_page
 from tracker.web.render import render_audited
 
-RESPONSE_ID = "<int(max=2147483647):response_id>"
+RESPONSE_ID = "<id:response_id>"
 
 
 def _stored(row: Response) -> dict[str, str]:

@@ -26,7 +26,7 @@ from tracker.web.forms import FormErrors, choice, local_datetime, positive_numbe
 from tracker.web.guards import clinic_page
 from tracker.web.render import input_value, render_audited
 
-SERIES_ID = "<int(max=2147483647):series_id>"
+SERIES_ID = "<id:series_id>"
 
 
 def _visible_series(series_id: int, allowed: frozenset = access.READERS) -> TreatmentSeries:

@@ -28,7 +28,7 @@ from tracker.web.render import crisis_text, render_audited
 
 # Named like the API's trend routes ("instrument"), one converter for both.
 INSTRUMENT = f"<any({', '.join(instruments.codes())}):instrument>"
-RESPONSE_ID = "<int(max=2147483647):response_id>"
+RESPONSE_ID = "<id:response_id>"
 
 
 def requested_instruments() -> tuple[instruments.Instrument, ...]:
