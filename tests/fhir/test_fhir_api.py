@@ -294,3 +294,11 @@ def test_links_use_the_public_base_and_forwarded_headers_only_when_trusted(world
             from tracker.extensions import db
 
             db.engine.dispose()
+
+
+def test_incremental_pull_is_ordered_by_last_update(world, fhir):
+    api, rows = seed(world)
+    api.post(f"/api/v1/responses/{rows[0]['id']}/entered-in-error", json={"reason": "wrong form"})
+    bundle = fhir.get("/fhir/Observation?_lastUpdated=gt2000-01-01").json
+    assert "_sort=_lastUpdated" in bundle["link"][0]["url"]
+    assert entries(bundle)[-1]["id"] == rows[0]["id"]  # changed last, so listed last

@@ -184,7 +184,13 @@ def run_search(
                 query = query.where(filters[name](values, name))
     except search.SearchError as error:
         raise FhirError(400, str(error), code=error.code) from None
-    sort_name = sort_names[0] if sort_names else default_sort
+    if sort_names:
+        sort_name = sort_names[0]
+    elif "_lastUpdated" in chosen.params and "_lastUpdated" in sorts:
+        # An incremental pull: walking the _lastUpdated index keeps it fast at any size.
+        sort_name = "_lastUpdated"
+    else:
+        sort_name = default_sort
     column, tiebreak = sorts[sort_name.lstrip("-")]
     key = SortKey(column, tiebreak, sort_name.startswith("-"), sort_name)
     total = db.session.scalar(select(func.count()).select_from(query.subquery()))
