@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 from flask_login import current_user, login_required
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from tracker.api.blueprint import ApiBlueprint
 from tracker.api.fields import Id, StrictSchema
@@ -12,8 +12,8 @@ from tracker.api.pagination import PageArgs, decode_cursor, encode_cursor, page_
 from tracker.auth import access, audit
 from tracker.extensions import db
 from tracker.models import Alert, Patient
-from tracker.models.types import utcnow
 from tracker.problems import READ_PROBLEMS, WRITE_PROBLEMS, documented_problems, fail
+from tracker.services import care
 
 blp = ApiBlueprint("alerts", __name__, url_prefix="/api/v1/alerts", description="Safety alerts")
 
@@ -85,25 +85,7 @@ def list_alerts(args: dict) -> dict:
 @blp.response(200, AlertSchema)
 def acknowledge_alert(data: dict, alert_id: int) -> Alert:
     """Mark an alert as seen; the first acknowledgement is kept, a repeat changes nothing."""
-    alert = db.session.get(Alert, alert_id)
-    if alert is None:
-        audit.record_now(
-            "access_denied", resource_type="alert", resource_id=alert_id, outcome="not_found"
-        )
-        fail(404, "No such alert.")
-    access.patient_for(alert.patient_id, access.CARERS)
-    changed = db.session.execute(
-        update(Alert)
-        .where(Alert.id == alert.id, Alert.status == "open")
-        .values(
-            status="acknowledged",
-            acknowledged_by=current_user.id,
-            acknowledged_at=utcnow(),
-            note=data["note"],
-        )
-    ).rowcount
-    if changed:
-        audit.record("update", "alert", alert.id, alert.patient_id)
-    db.session.commit()
+    alert = access.record_for(Alert, alert_id, "alert", access.CARERS)
+    care.acknowledge(alert, current_user.id, data["note"])
     db.session.refresh(alert)
     return alert

@@ -133,17 +133,6 @@ def _invalid(error: service.SubmissionInvalid) -> None:
     fail(422, errors=error.errors)
 
 
-def _visible_response(response_id: int, allowed: frozenset = access.READERS) -> Response:
-    row = db.session.get(Response, response_id)
-    if row is None:
-        audit.record_now(
-            "access_denied", resource_type="response", resource_id=response_id, outcome="not_found"
-        )
-        fail(404, "No such response.")
-    access.patient_for(row.patient_id, allowed)
-    return row
-
-
 @blp.route(f"/patients/{PATIENT_ID}/responses", methods=["POST"])
 @login_required
 @documented_problems(
@@ -213,7 +202,7 @@ def list_responses(args: dict, patient_id: int) -> dict:
 @blp.response(200, ResponseSchema)
 def get_response(response_id: int) -> Response:
     """One response, whatever its status."""
-    row = _visible_response(response_id)
+    row = access.record_for(Response, response_id, "response")
     audit.record_now(
         "read", resource_type="response", resource_id=row.id, patient_id=row.patient_id
     )
@@ -227,7 +216,7 @@ def get_response(response_id: int) -> Response:
 @blp.response(201, ResponseSchema)
 def amend_response(data: dict, response_id: int) -> Response:
     """Correct answers: a new response supersedes this one, which becomes amended."""
-    original = _visible_response(response_id, access.CARERS)
+    original = access.record_for(Response, response_id, "response", access.CARERS)
     try:
         return service.amend(original, actor=current_user, **data)
     except service.SubmissionInvalid as error:
@@ -243,7 +232,7 @@ def amend_response(data: dict, response_id: int) -> Response:
 @blp.response(200, ResponseSchema)
 def retract_response(data: dict, response_id: int) -> Response:
     """Mark a mistaken entry: still readable, left out of trends."""
-    row = _visible_response(response_id, access.CARERS)
+    row = access.record_for(Response, response_id, "response", access.CARERS)
     try:
         return service.mark_entered_in_error(row, data["reason"])
     except service.SubmissionConflict as error:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import marshmallow as ma
 from flask import request
 from flask_login import current_user, login_required
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, or_, select
 
 from tracker.api.blueprint import ApiBlueprint
 from tracker.api.fields import Id, Instant, StrictSchema
@@ -19,6 +17,7 @@ from tracker.models import TreatmentSeries, TreatmentSession
 from tracker.models.series import SERIES_KINDS
 from tracker.models.types import utcnow
 from tracker.problems import READ_PROBLEMS, WRITE_PROBLEMS, documented_problems, fail
+from tracker.services import care
 
 blp = ApiBlueprint("series", __name__, url_prefix="/api/v1", description="Treatment series")
 
@@ -84,32 +83,9 @@ class SeriesSchema(ma.Schema):
 SeriesPageSchema = page_schema(SeriesSchema, "SeriesPageSchema")
 
 
-def _visible_series(series_id: int, allowed: frozenset = access.READERS) -> TreatmentSeries:
-    series = db.session.get(TreatmentSeries, series_id)
-    if series is None:
-        audit.record_now(
-            "access_denied", resource_type="series", resource_id=series_id, outcome="not_found"
-        )
-        fail(404, "No such treatment series.")
-    access.patient_for(series.patient_id, allowed)
-    return series
-
-
 def _etag(series: TreatmentSeries) -> str:
     """A strong validator from the last change, for If-Match on PATCH (no lost updates)."""
     return f'"{round(series.updated_at.timestamp() * 1_000_000)}"'
-
-
-def _sessions_outside(series: TreatmentSeries, started: datetime, ended: datetime | None) -> bool:
-    """Would narrowing the series leave one of its sessions outside it?"""
-    first, last = db.session.execute(
-        select(
-            func.min(TreatmentSession.administered_at), func.max(TreatmentSession.administered_at)
-        ).where(TreatmentSession.series_id == series.id)
-    ).one()
-    if first is None:
-        return False
-    return first < started or (ended is not None and last > ended)
 
 
 @blp.route(f"/patients/{PATIENT_ID}/series", methods=["POST"])
@@ -166,7 +142,7 @@ def list_series(args: dict, patient_id: int) -> dict:
 @blp.response(200, SeriesSchema)
 def get_series(series_id: int) -> tuple[TreatmentSeries, int, dict]:
     """One series with its sessions; its ETag goes back as If-Match on PATCH."""
-    series = _visible_series(series_id)
+    series = access.record_for(TreatmentSeries, series_id, "series")
     audit.record_now("read", "series", series.id, series.patient_id)
     return series, 200, {"ETag": _etag(series)}
 
@@ -182,7 +158,7 @@ def patch_series(data: dict, series_id: int) -> tuple[TreatmentSeries, int, dict
     Send the ETag of your last read as If-Match: if someone changed the series
     since, the answer is 412 and nothing is overwritten.
     """
-    series = _visible_series(series_id, access.CARERS)
+    series = access.record_for(TreatmentSeries, series_id, "series", access.CARERS)
     # Lock the row (PostgreSQL; SQLite requests already hold the write lock) and reread it.
     series = db.session.scalars(
         select(TreatmentSeries)
@@ -202,7 +178,7 @@ def patch_series(data: dict, series_id: int) -> tuple[TreatmentSeries, int, dict
     if ended is not None and ended < started:
         field = "ended_at" if "ended_at" in data else "started_at"
         fail(422, errors={field: ["ended_at must not be before started_at."]})
-    if _sessions_outside(series, started, ended):
+    if care.sessions_outside(series, started, ended):
         field = "ended_at" if "ended_at" in data else "started_at"
         fail(422, errors={field: ["A session of this series would fall outside it."]})
     for name, value in data.items():
@@ -220,7 +196,7 @@ def patch_series(data: dict, series_id: int) -> tuple[TreatmentSeries, int, dict
 @blp.response(201, SessionSchema)
 def add_session(data: dict, series_id: int) -> TreatmentSession:
     """Log one infusion or visit; it must fall inside the series."""
-    series = _visible_series(series_id, access.CARERS)
+    series = access.record_for(TreatmentSeries, series_id, "series", access.CARERS)
     at = data["administered_at"]
     if at < series.started_at or (series.ended_at is not None and at > series.ended_at):
         fail(422, errors={"administered_at": ["Must fall between the series' start and end."]})

@@ -83,3 +83,23 @@ def require_role(*roles: str) -> None:
     if current_user.role not in roles:
         audit.record_now("access_denied", outcome="forbidden")
         fail(403, "Your role may not do this.")
+
+
+def record_for(
+    model: type, record_id: int, resource_type: str, allowed: frozenset[Relation] = READERS
+):  # type: ignore[no-untyped-def]
+    """A patient's row (response, series, alert) if the caller may act on that patient.
+
+    An unknown id is an audited 404, like a patient the caller may not see.
+    """
+    row = db.session.get(model, record_id)
+    if row is None:
+        audit.record_now(
+            "access_denied",
+            resource_type=resource_type,
+            resource_id=record_id,
+            outcome="not_found",
+        )
+        fail(404, f"No such {resource_type}.")
+    patient_for(row.patient_id, allowed)
+    return row

@@ -12,13 +12,11 @@ from markupsafe import Markup
 
 from tracker import instruments
 from tracker.analysis.trends import Trend
-from tracker.auth import access, audit
+from tracker.auth import audit
 from tracker.charts.trend_svg import ChartPoint, ChartSeries, render_trend_svg
-from tracker.extensions import db
 from tracker.instruments import Instrument
-from tracker.models import Response, TreatmentSeries
+from tracker.models import TreatmentSeries
 from tracker.models.types import utcnow
-from tracker.problems import fail
 from tracker.services.trends import load_trend
 from tracker.web.render import local
 
@@ -72,15 +70,3 @@ def patient_charts(patient_id: int) -> list[InstrumentChart]:
         )
         audit.record("read", "trend", instrument.code, patient_id)
     return charts
-
-
-def visible_response(response_id: int, allowed: frozenset = access.READERS) -> Response:
-    """A response the current user may act on, refused (and audited) like the API does."""
-    row = db.session.get(Response, response_id)
-    if row is None:
-        audit.record_now(
-            "access_denied", resource_type="response", resource_id=response_id, outcome="not_found"
-        )
-        fail(404, "No such response.")
-    access.patient_for(row.patient_id, allowed)
-    return row

@@ -13,15 +13,14 @@ from datetime import datetime
 
 from flask import flash, redirect, request, url_for
 from flask_login import current_user
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from werkzeug.wrappers import Response as HttpResponse
 
 from tracker import instruments
 from tracker.auth import access, audit
 from tracker.extensions import db
 from tracker.models import Alert, Patient, Response
-from tracker.models.types import utcnow
-from tracker.problems import fail
+from tracker.services import care
 from tracker.web import bp
 from tracker.web.forms import FormErrors, small_int, text
 from tracker.web.guards import clinic_page, safe_next
@@ -165,29 +164,11 @@ def clinic_alerts() -> tuple[str, int]:
 @clinic_page
 def acknowledge_alert(alert_id: int) -> HttpResponse | tuple[str, int]:
     """Mark an alert as seen; the first acknowledgement is kept (as the API does)."""
-    alert = db.session.get(Alert, alert_id)
-    if alert is None:
-        audit.record_now(
-            "access_denied", resource_type="alert", resource_id=alert_id, outcome="not_found"
-        )
-        fail(404, "No such alert.")
-    access.patient_for(alert.patient_id, access.CARERS)
+    alert = access.record_for(Alert, alert_id, "alert", access.CARERS)
     errors = FormErrors()
     note = text(request.form, "note", errors, required=False, max_length=2000)
     if errors:
         return _alerts_page("open", FormErrors({f"note-{alert.id}": errors["note"]}), 422)
-    changed = db.session.execute(
-        update(Alert)
-        .where(Alert.id == alert.id, Alert.status == "open")
-        .values(
-            status="acknowledged",
-            acknowledged_by=current_user.id,
-            acknowledged_at=utcnow(),
-            note=note,
-        )
-    ).rowcount
-    if changed:
-        audit.record("update", "alert", alert.id, alert.patient_id)
-    db.session.commit()
+    changed = care.acknowledge(alert, current_user.id, note)
     flash("Alert acknowledged." if changed else "This alert had already been acknowledged.")
     return redirect(safe_next(request.form.get("next")) or url_for("web.clinic_alerts"), code=303)

@@ -17,7 +17,6 @@ from tracker.extensions import db
 from tracker.models import Patient, Response
 from tracker.services import responses as service
 from tracker.web import bp
-from tracker.web.charts import visible_response
 from tracker.web.forms import FormErrors, answers, service_errors, text
 from tracker.web.guards import clinic_page
 from tracker.web.render import render_audited
@@ -51,7 +50,7 @@ def _page(row: Response, values: dict, errors: FormErrors, code: int = 200) -> t
 @bp.get(f"/clinic/responses/{RESPONSE_ID}")
 @clinic_page
 def clinic_response(response_id: int) -> tuple[str, int]:
-    row = visible_response(response_id)
+    row = access.record_for(Response, response_id, "response")
     audit.record("read", "response", row.id, row.patient_id)
     return _page(row, _stored(row), FormErrors())
 
@@ -60,7 +59,7 @@ def clinic_response(response_id: int) -> tuple[str, int]:
 @clinic_page
 def amend_response(response_id: int) -> HttpResponse | tuple[str, int]:
     """Store corrected answers as a new version; the reason is required and kept."""
-    row = visible_response(response_id, access.CARERS)
+    row = access.record_for(Response, response_id, "response", access.CARERS)
     instrument = instruments.get(row.instrument)
     errors = FormErrors()
     values, difficulty = answers(request.form, instrument, errors)
@@ -84,7 +83,7 @@ def amend_response(response_id: int) -> HttpResponse | tuple[str, int]:
 @clinic_page
 def retract_response(response_id: int) -> HttpResponse | tuple[str, int]:
     """Mark a mistaken entry: it stays readable but leaves every trend."""
-    row = visible_response(response_id, access.CARERS)
+    row = access.record_for(Response, response_id, "response", access.CARERS)
     errors = FormErrors()
     reason = text(request.form, "retract_reason", errors, required=True, max_length=1000)
     if errors:

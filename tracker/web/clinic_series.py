@@ -7,11 +7,8 @@ message next to its field.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from flask import flash, redirect, request, url_for
 from flask_login import current_user
-from sqlalchemy import func, select
 from werkzeug.wrappers import Response as HttpResponse
 
 from tracker.auth import access, audit
@@ -19,7 +16,7 @@ from tracker.extensions import db
 from tracker.models import Patient, TreatmentSeries, TreatmentSession
 from tracker.models.series import SERIES_KINDS
 from tracker.models.types import utcnow
-from tracker.problems import fail
+from tracker.services import care
 from tracker.web import bp
 from tracker.web.clinic_patient import PATIENT_ID
 from tracker.web.forms import FormErrors, choice, local_datetime, positive_number, text
@@ -27,18 +24,6 @@ from tracker.web.guards import clinic_page
 from tracker.web.render import input_value, render_audited
 
 SERIES_ID = "<id:series_id>"
-
-
-def _visible_series(series_id: int, allowed: frozenset = access.READERS) -> TreatmentSeries:
-    """As the API: an unknown series is an audited 404, then the patient's rule applies."""
-    series = db.session.get(TreatmentSeries, series_id)
-    if series is None:
-        audit.record_now(
-            "access_denied", resource_type="series", resource_id=series_id, outcome="not_found"
-        )
-        fail(404, "No such treatment series.")
-    access.patient_for(series.patient_id, allowed)
-    return series
 
 
 def _new_form(
@@ -115,34 +100,23 @@ def _series_page(
 @bp.get(f"/clinic/series/{SERIES_ID}")
 @clinic_page
 def series_page(series_id: int) -> tuple[str, int]:
-    series = _visible_series(series_id)
+    series = access.record_for(TreatmentSeries, series_id, "series")
     audit.record("read", "series", series.id, series.patient_id)
     # An ongoing series most often gets today's session.
     values = {} if series.ended_at else {"administered_at": input_value(utcnow())}
     return _series_page(series, values, FormErrors())
 
 
-def _sessions_outside(series: TreatmentSeries, started: datetime, ended: datetime | None) -> bool:
-    first, last = db.session.execute(
-        select(
-            func.min(TreatmentSession.administered_at), func.max(TreatmentSession.administered_at)
-        ).where(TreatmentSession.series_id == series.id)
-    ).one()
-    if first is None:
-        return False
-    return first < started or (ended is not None and last > ended)
-
-
 @bp.post(f"/clinic/series/{SERIES_ID}/end")
 @clinic_page
 def series_end(series_id: int) -> HttpResponse | tuple[str, int]:
     """Set the end of a series; an empty end reopens it (PATCH {ended_at} in the API)."""
-    series = _visible_series(series_id, access.CARERS)
+    series = access.record_for(TreatmentSeries, series_id, "series", access.CARERS)
     errors = FormErrors()
     ended = local_datetime(request.form, "ended_at", errors, required=False)
     if not errors and ended is not None and ended < series.started_at:
         errors.add("ended_at", "The end must not be before the start.")
-    if not errors and _sessions_outside(series, series.started_at, ended):
+    if not errors and care.sessions_outside(series, series.started_at, ended):
         errors.add("ended_at", "A session of this series would fall after this end.")
     if errors:
         return _series_page(series, request.form.to_dict(), errors, 422)
@@ -158,7 +132,7 @@ def series_end(series_id: int) -> HttpResponse | tuple[str, int]:
 @clinic_page
 def session_create(series_id: int) -> HttpResponse | tuple[str, int]:
     """Log one infusion or visit; it must fall inside the series."""
-    series = _visible_series(series_id, access.CARERS)
+    series = access.record_for(TreatmentSeries, series_id, "series", access.CARERS)
     form, errors = request.form, FormErrors()
     at = local_datetime(form, "administered_at", errors, required=True)
     dose = positive_number(form, "dose_mg", errors, maximum=100_000)

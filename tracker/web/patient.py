@@ -21,7 +21,7 @@ from tracker.models.types import utcnow
 from tracker.services import responses as service
 from tracker.services.responses import SUICIDAL_IDEATION
 from tracker.web import bp
-from tracker.web.charts import patient_charts, visible_response
+from tracker.web.charts import patient_charts
 from tracker.web.forms import FORM_KEY, FormErrors, answers, service_errors
 from tracker.web.guards import patient_page
 from tracker.web.render import crisis_text, render_audited
@@ -107,7 +107,7 @@ def questionnaire_submit(instrument: str) -> HttpResponse | tuple[str, int]:
 @patient_page
 def patient_response(response_id: int) -> str:
     """The confirmation: crisis resources first when item 9 was answered above 0."""
-    row = visible_response(response_id)
+    row = access.record_for(Response, response_id, "response")
     audit.record("read", resource_type="response", resource_id=row.id, patient_id=row.patient_id)
     return render_audited(
         "web/patient/done.html",
