@@ -284,3 +284,17 @@ def test_completed_at_default_for_amend_is_the_original(world):
         json={"answers": [0] * 9, "reason": "r", "completed_at": "2026-03-01T08:00:00+00:00"},
     ).json
     assert amended["completed_at"] == "2026-03-01T08:00:00+00:00"
+
+
+def test_forged_cursors_are_refused_not_crashed_on(world):
+    from tracker.api.pagination import encode_cursor
+
+    api = world.as_clinician_a()
+    for position in (["0001-01-01T00:30:00+01:00", 1], ["not a time", 1], [1, "x"]):
+        cursor = encode_cursor(position)
+        for url in (
+            f"/api/v1/patients/{world.patient_1}/responses?cursor={cursor}",
+            f"/api/v1/patients/{world.patient_1}/series?cursor={cursor}",
+        ):
+            response = api.get(url)
+            assert response.status_code == 422 and "cursor" in response.json["errors"], url

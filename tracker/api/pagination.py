@@ -5,11 +5,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from datetime import datetime
 from typing import Any
 
 import marshmallow as ma
 
-from tracker.api.fields import StrictSchema
+from tracker.api.fields import Instant, StrictSchema
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -62,3 +63,20 @@ def page_schema(item_schema: type[ma.Schema], name: str) -> type[ma.Schema]:
             "next_cursor": ma.fields.String(allow_none=True),
         },
     )
+
+
+def decode_instant_cursor(cursor: str) -> tuple[datetime, int]:
+    """A cursor of [instant, id] for lists ordered by time; a field error on "cursor" if not ours.
+
+    The instant goes through the same checks as any input instant, so a forged
+    cursor cannot reach the database with a date that overflows.
+    """
+    try:
+        at, last_id = decode_cursor(cursor, (str, int))
+        return Instant().deserialize(at), last_id
+    except ma.ValidationError:
+        raise ma.ValidationError({"cursor": ["Not a valid cursor."]}) from None
+
+
+def encode_instant_cursor(at: datetime, last_id: int) -> str:
+    return encode_cursor([at.isoformat(), last_id])

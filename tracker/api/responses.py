@@ -9,7 +9,12 @@ from sqlalchemy import and_, or_, select
 from tracker import instruments
 from tracker.api.blueprint import ApiBlueprint
 from tracker.api.fields import Id, Instant, StrictSchema
-from tracker.api.pagination import PageArgs, decode_cursor, encode_cursor, page_schema
+from tracker.api.pagination import (
+    PageArgs,
+    decode_instant_cursor,
+    encode_instant_cursor,
+    page_schema,
+)
 from tracker.api.patients import PATIENT_ID
 from tracker.auth import access, audit
 from tracker.extensions import db
@@ -174,10 +179,9 @@ def list_responses(args: dict, patient_id: int) -> dict:
         query = query.where(Response.completed_at <= args["until"])
     if args["cursor"]:
         try:
-            at, after_id = decode_cursor(args["cursor"], (str, int))
-            at = ma.fields.AwareDateTime(format="iso").deserialize(at)
-        except ma.ValidationError:
-            fail(422, errors={"cursor": ["Not a valid cursor."]})
+            at, after_id = decode_instant_cursor(args["cursor"])
+        except ma.ValidationError as error:
+            fail(422, errors=error.messages)
         query = query.where(
             or_(
                 Response.completed_at < at,
@@ -191,7 +195,7 @@ def list_responses(args: dict, patient_id: int) -> dict:
     next_cursor = None
     if len(rows) > limit:
         last = page[-1]
-        next_cursor = encode_cursor([last.completed_at.isoformat(), last.id])
+        next_cursor = encode_instant_cursor(last.completed_at, last.id)
     audit.record_now("read", resource_type="response", patient_id=patient.id)
     return {"items": page, "next_cursor": next_cursor}
 

@@ -9,7 +9,12 @@ from sqlalchemy import and_, or_, select
 
 from tracker.api.blueprint import ApiBlueprint
 from tracker.api.fields import Id, Instant, StrictSchema
-from tracker.api.pagination import PageArgs, decode_cursor, encode_cursor, page_schema
+from tracker.api.pagination import (
+    PageArgs,
+    decode_instant_cursor,
+    encode_instant_cursor,
+    page_schema,
+)
 from tracker.api.patients import PATIENT_ID
 from tracker.auth import access, audit
 from tracker.extensions import db
@@ -115,10 +120,9 @@ def list_series(args: dict, patient_id: int) -> dict:
     query = select(TreatmentSeries).where(TreatmentSeries.patient_id == patient.id)
     if args["cursor"]:
         try:
-            at, after_id = decode_cursor(args["cursor"], (str, int))
-            at = ma.fields.AwareDateTime(format="iso").deserialize(at)
-        except ma.ValidationError:
-            fail(422, errors={"cursor": ["Not a valid cursor."]})
+            at, after_id = decode_instant_cursor(args["cursor"])
+        except ma.ValidationError as error:
+            fail(422, errors=error.messages)
         query = query.where(
             or_(
                 TreatmentSeries.started_at > at,
@@ -131,7 +135,7 @@ def list_series(args: dict, patient_id: int) -> dict:
     page = rows[:limit]
     next_cursor = None
     if len(rows) > limit:
-        next_cursor = encode_cursor([page[-1].started_at.isoformat(), page[-1].id])
+        next_cursor = encode_instant_cursor(page[-1].started_at, page[-1].id)
     audit.record_now("read", resource_type="series", patient_id=patient.id)
     return {"items": page, "next_cursor": next_cursor}
 
