@@ -38,6 +38,7 @@ from sqlalchemy import select
 
 from tests.helpers import ApiClient, World, count, login
 from tracker import instruments
+from tracker.api.fields import has_nul
 from tracker.extensions import db
 from tracker.instruments import InvalidAnswers
 from tracker.models import Alert, AuditEvent, Response
@@ -236,6 +237,11 @@ class Verdict:
 
 
 def judge(body: dict, key: str | None, own_series: int) -> Verdict:
+    # NUL characters are refused before anything else is looked at (PostgreSQL text).
+    with_nul = {name for name, value in body.items() if has_nul(name) or has_nul(value)}
+    if with_nul:
+        bad_key = key is not None and not KEY_RULE.fullmatch(key)
+        return Verdict(with_nul | ({KEY} if bad_key else set()), set(), None)
     early: set[str] = {name for name in body if name not in FIELDS}
     late: set[str] = set()
     if key is not None and not KEY_RULE.fullmatch(key):
