@@ -38,7 +38,7 @@ def create_app(overrides: dict | None = None) -> Flask:
         configure_engine(db.engine)
 
     extensions.limiter.init_app(app)
-    from tracker.api.fields import DbIdConverter
+    from tracker.inputs import DbIdConverter
 
     app.url_map.converters["id"] = DbIdConverter
 
@@ -73,9 +73,9 @@ def _register_api(app: Flask) -> None:
         trends,
     )
     from tracker.api.guards import init_app as init_guards
+    from tracker.api.openapi import openapi
 
-    # extensions.api, not a bare `api`: importing tracker.api rebinds that name here.
-    extensions.api.init_app(
+    openapi.init_app(
         app,
         spec_kwargs={
             "info": {
@@ -87,9 +87,10 @@ def _register_api(app: Flask) -> None:
             }
         },
     )
-    from tracker.api.fields import DbIdConverter, id_parameter_schema
+    from tracker.api.fields import id_parameter_schema
+    from tracker.inputs import DbIdConverter
 
-    extensions.api.register_converter(DbIdConverter, id_parameter_schema)
+    openapi.register_converter(DbIdConverter, id_parameter_schema)
     for module in (
         auth,
         oauth,
@@ -102,7 +103,7 @@ def _register_api(app: Flask) -> None:
         outcomes,
         audit_events,
     ):
-        extensions.api.register_blueprint(module.blp)
+        openapi.register_blueprint(module.blp)
     init_guards(app)
     _serve_swagger_assets(app)
 
@@ -133,7 +134,11 @@ def _release_session(_error: BaseException | None) -> None:
 
 
 def _register_errors(app: Flask) -> None:
-    from tracker.problems import problem
+    from tracker.problems import http_error, render_error, service_error_response
+    from tracker.services.errors import ServiceError
+
+    # A use case's refusal becomes a 422/409/412 in the format of the shell that called it.
+    app.register_error_handler(ServiceError, service_error_response)
 
     # Runs before Flask-SQLAlchemy's own teardown, which would raise on a dead connection.
     app.teardown_appcontext(_release_session)
@@ -141,14 +146,10 @@ def _register_errors(app: Flask) -> None:
     @app.errorhandler(OperationalError)
     @app.errorhandler(SqlTimeoutError)  # no pooled connection came free in time
     def database_unavailable(error: Exception):  # type: ignore[no-untyped-def]
-        from tracker.fhir.http import is_fhir_request, outcome_response
-
         _release_session(None)
         app.logger.warning("database unavailable: %s", type(getattr(error, "orig", error)).__name__)
-        if is_fhir_request():
-            return outcome_response(
-                503, [("error", "transient", "Database unavailable.")], {"Retry-After": "5"}
+        return render_error(
+            http_error(
+                503, "The database is unavailable; retry shortly.", headers={"Retry-After": "5"}
             )
-        return problem(
-            503, "The database is unavailable; retry shortly.", headers={"Retry-After": "5"}
         )

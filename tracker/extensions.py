@@ -1,4 +1,9 @@
-"""The shared extension objects, created unbound and attached in create_app()."""
+"""The shared extension objects, created unbound and attached in create_app().
+
+Third-party objects only: nothing of the app is imported here, so any module
+may import this one without a cycle. The API's flask-smorest object lives in
+:mod:`tracker.api.openapi`.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,6 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
-
-from tracker.problems import ProblemApi
 
 # Stable constraint names, so Alembic can alter and drop them on both databases.
 NAMING_CONVENTION = {
@@ -29,6 +32,5 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()
-api = ProblemApi()
 # Storage comes from RATELIMIT_STORAGE_URI (memory:// is per worker; redis:// is shared).
 limiter = Limiter(key_func=get_remote_address)

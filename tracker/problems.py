@@ -7,13 +7,18 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 import marshmallow as ma
-from flask import Response, current_app, json
+from flask import Flask, Response, current_app, json
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
+from tracker.services.errors import ServiceError
+
 PROBLEM_MIMETYPE = "application/problem+json"
+# Other shells (FHIR) answer errors in their own format under their own paths.
+Renderer = tuple[Callable[[], bool], Callable[[HTTPException], Response]]
+_RENDERERS = "tracker.error_renderers"
 
 
 class ProblemSchema(ma.Schema):
@@ -103,31 +108,68 @@ class ProblemApi(Api):
         self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
 
     def handle_http_exception(self, error: HTTPException) -> Response:
-        from tracker.fhir.http import error_response, is_fhir_request
+        return render_error(error)
 
-        if is_fhir_request():
-            return error_response(error)
-        status = error.code or 500
-        data = getattr(error, "data", None) or {}
-        errors = None
-        detail = data.get("message") or error.description
-        if "errors" in data:
-            errors = flatten_errors(data["errors"])
-        elif "messages" in data:
-            errors = flatten_errors(_strip_location(data["messages"]))
-            if status == 400:
-                detail = "The request body is not valid JSON."
-            else:
-                detail = "The request has invalid fields: " + ", ".join(sorted(errors))
-        if status >= 500:
-            detail = HTTP_STATUS_CODES.get(status)
-        headers = dict(data.get("headers") or {})
-        allowed = getattr(error, "valid_methods", None)
-        if status == 405 and allowed:
-            headers["Allow"] = ", ".join(allowed)
-        if status == 401:
-            headers.setdefault("WWW-Authenticate", 'Bearer realm="tracker"')
-        return problem(status, detail, errors, headers)
+
+def add_error_renderer(
+    app: Flask, applies: Callable[[], bool], render: Callable[[HTTPException], Response]
+) -> None:
+    """Let a shell answer errors of its own requests in its own format (FHIR: OperationOutcome)."""
+    app.extensions.setdefault(_RENDERERS, []).append((applies, render))
+
+
+def render_error(error: HTTPException) -> Response:
+    """Any HTTP error as problem+json, unless a shell registered its own format for this request."""
+    renderers: list[Renderer] = current_app.extensions.get(_RENDERERS, [])
+    for applies, render in renderers:
+        if applies():
+            return render(error)
+    status = error.code or 500
+    data = getattr(error, "data", None) or {}
+    errors = None
+    detail = data.get("message") or error.description
+    if "errors" in data:
+        errors = flatten_errors(data["errors"])
+    elif "messages" in data:
+        errors = flatten_errors(_strip_location(data["messages"]))
+        if status == 400:
+            detail = "The request body is not valid JSON."
+        else:
+            detail = "The request has invalid fields: " + ", ".join(sorted(errors))
+    if status >= 500 and status != 503:
+        detail = HTTP_STATUS_CODES.get(status)
+    headers = dict(data.get("headers") or {})
+    allowed = getattr(error, "valid_methods", None)
+    if status == 405 and allowed:
+        headers["Allow"] = ", ".join(allowed)
+    if status == 401:
+        headers.setdefault("WWW-Authenticate", 'Bearer realm="tracker"')
+    return problem(status, detail, errors, headers)
+
+
+def http_error(
+    status: int,
+    detail: str | None = None,
+    errors: dict[str, list[str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> HTTPException:
+    """An HTTPException carrying what render_error needs (the shape flask-smorest's abort makes)."""
+    error = HTTPException(detail or HTTP_STATUS_CODES.get(status, "Error"))
+    error.code = status
+    data: dict[str, Any] = {}
+    if detail:
+        data["message"] = detail
+    if errors:
+        data["errors"] = errors
+    if headers:
+        data["headers"] = headers
+    error.data = data  # type: ignore[attr-defined]
+    return error
+
+
+def service_error_response(error: ServiceError) -> Response:
+    """A use case's refusal (Invalid, Conflict, Stale) in the caller's error format."""
+    return render_error(http_error(error.status, error.detail, error.errors or None))
 
 
 def fail(

@@ -30,7 +30,8 @@ def _security_headers(response: Response) -> Response:
         docs = request.path.startswith("/api/v1/docs")
         headers.setdefault("Content-Security-Policy", DOCS_CSP if docs else PAGE_CSP)
     if not request.path.startswith(STATIC_PREFIXES):
-        # Pages and API answers may hold patient data: never cache them anywhere.
+        # The one place for it: pages, API, FHIR and token answers may hold patient data
+        # or secrets, so no cache (shared or back-button) may keep them.
         headers.setdefault("Cache-Control", "no-store")
     if request.is_secure:
         headers.setdefault("Strict-Transport-Security", "max-age=31536000")

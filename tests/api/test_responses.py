@@ -287,7 +287,7 @@ def test_completed_at_default_for_amend_is_the_original(world):
 
 
 def test_forged_cursors_are_refused_not_crashed_on(world):
-    from tracker.api.pagination import encode_cursor
+    from tracker.services.paging import encode_cursor
 
     api = world.as_clinician_a()
     for position in (["0001-01-01T00:30:00+01:00", 1], ["not a time", 1], [1, "x"]):

@@ -129,7 +129,7 @@ def test_sessions_must_fall_inside_their_series(world):
     # Ending the series before its session would leave the session outside.
     early = clinician.post(f"/clinic/series/{series_id}/end", {"ended_at": "2026-01-15T08:00"})
     assert early.status_code == 422
-    assert "A session of this series would fall after this end." in text_of(early)
+    assert "A session of this series would fall outside it." in text_of(early)
     with world.app.app_context():
         assert db.session.get(TreatmentSeries, series_id).ended_at.day == 24
 

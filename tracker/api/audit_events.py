@@ -8,11 +8,11 @@ from sqlalchemy import select
 
 from tracker.api.blueprint import ApiBlueprint
 from tracker.api.fields import Id, Instant
-from tracker.api.pagination import PageArgs, decode_cursor, encode_cursor, page_schema
+from tracker.api.pagination import PageArgs, page_schema
 from tracker.auth import access, audit
-from tracker.extensions import db
 from tracker.models import AuditEvent
-from tracker.problems import READ_PROBLEMS, documented_problems, fail
+from tracker.problems import READ_PROBLEMS, documented_problems
+from tracker.services import paging
 
 blp = ApiBlueprint("audit", __name__, url_prefix="/api/v1/audit-events", description="Audit")
 
@@ -79,17 +79,7 @@ def list_audit_events(args: dict) -> dict:
         query = query.where(AuditEvent.at >= args["since"])
     if "until" in args:
         query = query.where(AuditEvent.at <= args["until"])
-    if args["cursor"]:
-        try:
-            (before_id,) = decode_cursor(args["cursor"], (int,))
-        except ma.ValidationError as error:
-            fail(422, errors=error.messages)
-        query = query.where(AuditEvent.id < before_id)
-    limit = args["limit"]
-    rows = list(db.session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit + 1)))
-    page = rows[:limit]
+    order = paging.Order((AuditEvent.id,), descending=True)
+    page = paging.page(query, order, args["limit"], args["cursor"])
     audit.record_now("read", resource_type="audit_event")
-    return {
-        "items": page,
-        "next_cursor": encode_cursor([page[-1].id]) if len(rows) > limit else None,
-    }
+    return page.as_dict()

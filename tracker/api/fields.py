@@ -9,10 +9,8 @@ from typing import Any
 import marshmallow as ma
 from werkzeug.routing import BaseConverter
 
-MAX_DB_INT = 2**31 - 1  # PostgreSQL integer; larger ids cannot exist
-# Instants outside this span are typing mistakes, and near years 1 and 9999 the
-# conversion to UTC overflows: refuse them with a 422 naming the field.
-EARLIEST, LATEST = datetime(1900, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
+from tracker.inputs import EARLIEST, LATEST, MAX_DB_INT, has_nul
+
 ID_PATTERN = (
     "^0*([1-9][0-9]{0,8}|1[0-9]{9}|20[0-9]{8}|21[0-3][0-9]{7}|214[0-6][0-9]{6}|"
     "2147[0-3][0-9]{5}|21474[0-7][0-9]{4}|214748[0-2][0-9]{3}|2147483[0-5][0-9]{2}|"
@@ -20,36 +18,8 @@ ID_PATTERN = (
 )
 
 
-class DbIdConverter(BaseConverter):
-    """Path ids: any run of digits matches, and one no row can have becomes 0.
-
-    So `/patients/99999999999` is a 404 from the view, like any unknown id,
-    rather than a 405 from another rule or an integer overflow in SQLite.
-    """
-
-    regex = r"\d{1,30}"
-
-    def to_python(self, value: str) -> int:
-        number = int(value)
-        return number if number <= MAX_DB_INT else 0
-
-    def to_url(self, value: object) -> str:
-        return str(value)
-
-
 def id_parameter_schema(_converter: BaseConverter) -> dict:
     return {"type": "integer", "minimum": 1, "maximum": MAX_DB_INT}
-
-
-def has_nul(value: object) -> bool:
-    """PostgreSQL text cannot hold NUL characters; find them before the database does."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(has_nul(k) or has_nul(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(has_nul(v) for v in value)
-    return False
 
 
 class Id(ma.fields.Field):

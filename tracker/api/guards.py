@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, request
+from flask import Flask, request
 
-from tracker.api.fields import has_nul
 from tracker.auth.session import UNSAFE_METHODS
+from tracker.inputs import has_nul
 from tracker.problems import fail
 
 JSON_MIMETYPES = ("application/json",)
@@ -53,14 +53,6 @@ def refuse_nul_characters() -> None:
         fail(400, "NUL characters are not allowed in parameters.")
 
 
-def no_store(response: Response) -> Response:
-    """Patient data must not sit in shared or browser caches."""
-    if request.path.startswith("/api/v1/") and not request.path.startswith("/api/v1/docs"):
-        response.headers.setdefault("Cache-Control", "no-store")
-    return response
-
-
 def init_app(app: Flask) -> None:
     app.before_request(require_json_body)
     app.before_request(refuse_nul_characters)
-    app.after_request(no_store)

@@ -72,7 +72,6 @@ def oauth_error(error: str, description: str, status: int = 400) -> Response:
     """RFC 6749 §5.2 error body (not problem+json: OAuth clients expect this shape)."""
     response = jsonify(error=error, error_description=description)
     response.status_code = status
-    response.headers["Cache-Control"] = "no-store"
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Basic realm="tracker", error="invalid_client"'
     return response
@@ -149,6 +148,5 @@ def token() -> Response:
     response = jsonify(
         access_token=token_value, token_type="bearer", expires_in=300, scope=" ".join(granted)
     )
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Pragma"] = "no-cache"
+    response.headers["Pragma"] = "no-cache"  # Cache-Control: no-store comes from security.py
     return response

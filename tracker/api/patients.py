@@ -5,16 +5,16 @@ from __future__ import annotations
 import marshmallow as ma
 from flask_login import current_user, login_required
 from sqlalchemy import exists, select
-from sqlalchemy.exc import IntegrityError
 
 from tracker.api.blueprint import ApiBlueprint
 from tracker.api.fields import Id, StrictSchema
-from tracker.api.pagination import PageArgs, decode_cursor, encode_cursor, page_schema
+from tracker.api.pagination import PageArgs, page_schema
 from tracker.auth import access, audit
 from tracker.extensions import db
-from tracker.models import CareTeamMember, Patient, PatientIdentifier, User
-from tracker.models.types import utcnow
+from tracker.models import Patient, PatientIdentifier
 from tracker.problems import READ_PROBLEMS, WRITE_PROBLEMS, documented_problems, fail
+from tracker.services import paging
+from tracker.services import patients as service
 
 blp = ApiBlueprint("patients", __name__, url_prefix="/api/v1/patients", description="Patients")
 
@@ -26,12 +26,6 @@ class IdentifierSchema(StrictSchema):
     value = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=255))
 
 
-def _unique_identifiers(identifiers: list[dict]) -> None:
-    seen = {(i["system"], i["value"]) for i in identifiers}
-    if len(seen) != len(identifiers):
-        raise ma.ValidationError({"identifiers": ["The same identifier is listed twice."]})
-
-
 class PatientCreateSchema(StrictSchema):
     display_name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
     birth_date = ma.fields.Date(load_default=None, allow_none=True)
@@ -41,10 +35,6 @@ class PatientCreateSchema(StrictSchema):
         validate=ma.validate.Length(max=20),
         metadata={"uniqueItems": True},
     )
-
-    @ma.validates_schema
-    def _check(self, data: dict, **_kwargs: object) -> None:
-        _unique_identifiers(data.get("identifiers") or [])
 
 
 class PatientPatchSchema(PatientCreateSchema):
@@ -80,15 +70,15 @@ class CareTeamAddSchema(StrictSchema):
     clinician_id = Id(required=True)
 
 
-def _identifier_conflict() -> None:
-    fail(409, "A patient with one of these identifiers already exists.")
-
-
 def _parse_identifier(raw: str) -> tuple[str, str]:
     system, sep, value = raw.partition("|")
     if not sep or not system or not value:
         fail(422, errors={"identifier": ["Use system|value."]})
     return system, value
+
+
+def _pairs(identifiers: list[dict]) -> list[tuple[str, str]]:
+    return [(i["system"], i["value"]) for i in identifiers]
 
 
 @blp.route("", methods=["POST"])
@@ -99,24 +89,18 @@ def _parse_identifier(raw: str) -> tuple[str, str]:
 @blp.arguments(PatientCreateSchema)
 @blp.response(201, PatientSchema)
 def create_patient(data: dict) -> Patient:
-    """Register a patient; the creating clinician joins the care team."""
+    """Register a patient; the creating clinician joins the care team.
+
+    An identifier that already exists answers 409 without saying whose record
+    holds it; a clinician then asks an admin to join that patient's care team.
+    """
     access.require_role("clinician", "admin")
-    patient = Patient(
-        display_name=data["display_name"],
-        birth_date=data["birth_date"],
-        identifiers=[PatientIdentifier(**i) for i in data["identifiers"]],
+    return service.register(
+        current_user,
+        data["display_name"],
+        data["birth_date"],
+        _pairs(data["identifiers"]),
     )
-    db.session.add(patient)
-    try:
-        db.session.flush()
-        if current_user.role == "clinician":
-            db.session.add(CareTeamMember(patient_id=patient.id, user_id=current_user.id))
-        audit.record("create", "patient", patient.id, patient.id)
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        _identifier_conflict()
-    return patient
 
 
 @blp.route("", methods=["GET"])
@@ -139,18 +123,11 @@ def list_patients(args: dict) -> dict:
                 PatientIdentifier.value == value,
             )
         )
-    if args["cursor"]:
-        try:
-            (after_id,) = decode_cursor(args["cursor"], (int,))
-        except ma.ValidationError as error:
-            fail(422, errors=error.messages)
-        query = query.where(Patient.id > after_id)
-    rows = list(db.session.scalars(query.order_by(Patient.id).limit(args["limit"] + 1)))
-    page, more = rows[: args["limit"]], len(rows) > args["limit"]
-    for patient in page:
+    page = paging.page(query, paging.Order((Patient.id,)), args["limit"], args["cursor"])
+    for patient in page.items:
         audit.record("read", "patient", patient.id, patient.id)
     db.session.commit()
-    return {"items": page, "next_cursor": encode_cursor([page[-1].id]) if more else None}
+    return page.as_dict()
 
 
 @blp.route(f"/{PATIENT_ID}", methods=["GET"])
@@ -174,23 +151,9 @@ def get_patient(patient_id: int) -> Patient:
 def patch_patient(data: dict, patient_id: int) -> Patient:
     """Change the name, birth date or identifiers (the list is replaced as a whole)."""
     patient = access.patient_for(patient_id, access.CARERS)
-    if "display_name" in data:
-        patient.display_name = data["display_name"]
-    if "birth_date" in data:
-        patient.birth_date = data["birth_date"]
-    try:
-        if "identifiers" in data:
-            patient.identifiers = []
-            db.session.flush()  # free the old (system, value) pairs first
-            patient.identifiers = [PatientIdentifier(**i) for i in data["identifiers"]]
-        patient.updated_at = utcnow()
-        patient.version += 1
-        audit.record("update", "patient", patient.id, patient.id)
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        _identifier_conflict()
-    return patient
+    if "identifiers" in data:
+        data["identifiers"] = _pairs(data["identifiers"])
+    return service.update(current_user, patient, **data)
 
 
 @blp.route(f"/{PATIENT_ID}/care-team", methods=["POST"])
@@ -201,13 +164,4 @@ def patch_patient(data: dict, patient_id: int) -> Patient:
 def add_to_care_team(data: dict, patient_id: int) -> None:
     """Give another clinician access to this patient (adding twice is harmless)."""
     patient = access.patient_for(patient_id, access.CARERS)
-    clinician = db.session.get(User, data["clinician_id"])
-    if clinician is None or clinician.role != "clinician" or not clinician.active:
-        fail(422, errors={"clinician_id": ["No active clinician with this id."]})
-    if db.session.get(CareTeamMember, (patient.id, clinician.id)) is None:
-        db.session.add(CareTeamMember(patient_id=patient.id, user_id=clinician.id))
-        audit.record("update", "care_team", clinician.id, patient.id)
-        try:
-            db.session.commit()
-        except IntegrityError:  # a concurrent add won the race: same end state
-            db.session.rollback()
+    service.add_to_care_team(patient, data["clinician_id"])

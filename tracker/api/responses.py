@@ -4,23 +4,18 @@ from __future__ import annotations
 
 import marshmallow as ma
 from flask_login import current_user, login_required
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 
 from tracker import instruments
 from tracker.api.blueprint import ApiBlueprint
 from tracker.api.fields import Id, Instant, StrictSchema
-from tracker.api.pagination import (
-    PageArgs,
-    decode_instant_cursor,
-    encode_instant_cursor,
-    page_schema,
-)
+from tracker.api.pagination import PageArgs, page_schema
 from tracker.api.patients import PATIENT_ID
 from tracker.auth import access, audit
-from tracker.extensions import db
 from tracker.models import Response
 from tracker.models.response import STATUSES
-from tracker.problems import READ_PROBLEMS, WRITE_PROBLEMS, documented_problems, fail
+from tracker.problems import READ_PROBLEMS, WRITE_PROBLEMS, documented_problems
+from tracker.services import paging
 from tracker.services import responses as service
 
 blp = ApiBlueprint(
@@ -134,10 +129,6 @@ class IdempotencyHeader(ma.Schema):
     )
 
 
-def _invalid(error: service.SubmissionInvalid) -> None:
-    fail(422, errors=error.errors)
-
-
 @blp.route(f"/patients/{PATIENT_ID}/responses", methods=["POST"])
 @login_required
 @documented_problems(
@@ -151,12 +142,7 @@ def submit_response(data: dict, patient_id: int, key: str | None = None):  # typ
     """Submit answers; the server scores them. Item 9 of PHQ-9 above 0 opens an alert."""
     patient = access.patient_for(patient_id)
     submission = service.Submission(patient_id=patient.id, **data)
-    try:
-        row, created = service.submit(submission, current_user, key)
-    except service.SubmissionInvalid as error:
-        _invalid(error)
-    except service.SubmissionConflict as error:
-        fail(409, str(error))
+    row, created = service.submit(submission, current_user, key)
     return row, 201 if created else 200
 
 
@@ -177,27 +163,10 @@ def list_responses(args: dict, patient_id: int) -> dict:
         query = query.where(Response.completed_at >= args["since"])
     if "until" in args:
         query = query.where(Response.completed_at <= args["until"])
-    if args["cursor"]:
-        try:
-            at, after_id = decode_instant_cursor(args["cursor"])
-        except ma.ValidationError as error:
-            fail(422, errors=error.messages)
-        query = query.where(
-            or_(
-                Response.completed_at < at,
-                and_(Response.completed_at == at, Response.id < after_id),
-            )
-        )
-    limit = args["limit"]
-    query = query.order_by(Response.completed_at.desc(), Response.id.desc()).limit(limit + 1)
-    rows = list(db.session.scalars(query))
-    page = rows[:limit]
-    next_cursor = None
-    if len(rows) > limit:
-        last = page[-1]
-        next_cursor = encode_instant_cursor(last.completed_at, last.id)
+    order = paging.Order((Response.completed_at, Response.id), descending=True)
+    page = paging.page(query, order, args["limit"], args["cursor"])
     audit.record_now("read", resource_type="response", patient_id=patient.id)
-    return {"items": page, "next_cursor": next_cursor}
+    return page.as_dict()
 
 
 @blp.route(f"/responses/{RESPONSE_ID}", methods=["GET"])
@@ -221,12 +190,7 @@ def get_response(response_id: int) -> Response:
 def amend_response(data: dict, response_id: int) -> Response:
     """Correct answers: a new response supersedes this one, which becomes amended."""
     original = access.record_for(Response, response_id, "response", access.CARERS)
-    try:
-        return service.amend(original, actor=current_user, **data)
-    except service.SubmissionInvalid as error:
-        _invalid(error)
-    except service.SubmissionConflict as error:
-        fail(409, str(error))
+    return service.amend(original, actor=current_user, **data)
 
 
 @blp.route(f"/responses/{RESPONSE_ID}/entered-in-error", methods=["POST"])
@@ -237,7 +201,4 @@ def amend_response(data: dict, response_id: int) -> Response:
 def retract_response(data: dict, response_id: int) -> Response:
     """Mark a mistaken entry: still readable, left out of trends."""
     row = access.record_for(Response, response_id, "response", access.CARERS)
-    try:
-        return service.mark_entered_in_error(row, data["reason"])
-    except service.SubmissionConflict as error:
-        fail(409, str(error))
+    return service.mark_entered_in_error(row, data["reason"])

@@ -5,24 +5,18 @@ from __future__ import annotations
 import marshmallow as ma
 from flask import request
 from flask_login import current_user, login_required
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 
 from tracker.api.blueprint import ApiBlueprint
 from tracker.api.fields import Id, Instant, StrictSchema
-from tracker.api.pagination import (
-    PageArgs,
-    decode_instant_cursor,
-    encode_instant_cursor,
-    page_schema,
-)
+from tracker.api.pagination import PageArgs, page_schema
 from tracker.api.patients import PATIENT_ID
 from tracker.auth import access, audit
-from tracker.extensions import db
 from tracker.models import TreatmentSeries, TreatmentSession
 from tracker.models.series import SERIES_KINDS
-from tracker.models.types import utcnow
-from tracker.problems import READ_PROBLEMS, WRITE_PROBLEMS, documented_problems, fail
-from tracker.services import care
+from tracker.problems import READ_PROBLEMS, WRITE_PROBLEMS, documented_problems
+from tracker.services import paging
+from tracker.services import series as service
 
 blp = ApiBlueprint("series", __name__, url_prefix="/api/v1", description="Treatment series")
 
@@ -59,12 +53,6 @@ class SeriesFields(StrictSchema):
     ended_at = Instant(allow_none=True)
     notes = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=4000))
 
-    @ma.validates_schema
-    def _ends_after_start(self, data: dict, **_kwargs: object) -> None:
-        started, ended = data.get("started_at"), data.get("ended_at")
-        if started and ended and ended < started:
-            raise ma.ValidationError({"ended_at": ["Must not be before started_at."]})
-
 
 class SeriesCreateSchema(SeriesFields):
     label = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
@@ -88,11 +76,6 @@ class SeriesSchema(ma.Schema):
 SeriesPageSchema = page_schema(SeriesSchema, "SeriesPageSchema")
 
 
-def _etag(series: TreatmentSeries) -> str:
-    """A strong validator from the last change, for If-Match on PATCH (no lost updates)."""
-    return f'"{round(series.updated_at.timestamp() * 1_000_000)}"'
-
-
 @blp.route(f"/patients/{PATIENT_ID}/series", methods=["POST"])
 @login_required
 @documented_problems(blp, *WRITE_PROBLEMS)
@@ -101,12 +84,7 @@ def _etag(series: TreatmentSeries) -> str:
 def create_series(data: dict, patient_id: int) -> TreatmentSeries:
     """Start (or record) a treatment series for a patient."""
     patient = access.patient_for(patient_id, access.CARERS)
-    series = TreatmentSeries(patient_id=patient.id, created_by=current_user.id, **data)
-    db.session.add(series)
-    db.session.flush()
-    audit.record("create", "series", series.id, patient.id)
-    db.session.commit()
-    return series
+    return service.start(current_user, patient, **data)
 
 
 @blp.route(f"/patients/{PATIENT_ID}/series", methods=["GET"])
@@ -118,26 +96,10 @@ def list_series(args: dict, patient_id: int) -> dict:
     """A patient's series, oldest first, each with its sessions."""
     patient = access.patient_for(patient_id)
     query = select(TreatmentSeries).where(TreatmentSeries.patient_id == patient.id)
-    if args["cursor"]:
-        try:
-            at, after_id = decode_instant_cursor(args["cursor"])
-        except ma.ValidationError as error:
-            fail(422, errors=error.messages)
-        query = query.where(
-            or_(
-                TreatmentSeries.started_at > at,
-                and_(TreatmentSeries.started_at == at, TreatmentSeries.id > after_id),
-            )
-        )
-    limit = args["limit"]
-    order = (TreatmentSeries.started_at, TreatmentSeries.id)
-    rows = list(db.session.scalars(query.order_by(*order).limit(limit + 1)))
-    page = rows[:limit]
-    next_cursor = None
-    if len(rows) > limit:
-        next_cursor = encode_instant_cursor(page[-1].started_at, page[-1].id)
+    order = paging.Order((TreatmentSeries.started_at, TreatmentSeries.id))
+    page = paging.page(query, order, args["limit"], args["cursor"])
     audit.record_now("read", resource_type="series", patient_id=patient.id)
-    return {"items": page, "next_cursor": next_cursor}
+    return page.as_dict()
 
 
 @blp.route(f"/series/{SERIES_ID}", methods=["GET"])
@@ -148,7 +110,7 @@ def get_series(series_id: int) -> tuple[TreatmentSeries, int, dict]:
     """One series with its sessions; its ETag goes back as If-Match on PATCH."""
     series = access.record_for(TreatmentSeries, series_id, "series")
     audit.record_now("read", "series", series.id, series.patient_id)
-    return series, 200, {"ETag": _etag(series)}
+    return series, 200, {"ETag": service.etag(series)}
 
 
 @blp.route(f"/series/{SERIES_ID}", methods=["PATCH"])
@@ -163,34 +125,8 @@ def patch_series(data: dict, series_id: int) -> tuple[TreatmentSeries, int, dict
     since, the answer is 412 and nothing is overwritten.
     """
     series = access.record_for(TreatmentSeries, series_id, "series", access.CARERS)
-    # Lock the row (PostgreSQL; SQLite requests already hold the write lock) and reread it.
-    series = db.session.scalars(
-        select(TreatmentSeries)
-        .where(TreatmentSeries.id == series.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
-    expected = request.headers.get("If-Match")
-    if (
-        expected
-        and expected.strip() != "*"
-        and _etag(series) not in (tag.strip() for tag in expected.split(","))
-    ):
-        fail(412, "The series changed since you read it; reload and try again.")
-    started = data.get("started_at", series.started_at)
-    ended = data.get("ended_at", series.ended_at)
-    if ended is not None and ended < started:
-        field = "ended_at" if "ended_at" in data else "started_at"
-        fail(422, errors={field: ["ended_at must not be before started_at."]})
-    if care.sessions_outside(series, started, ended):
-        field = "ended_at" if "ended_at" in data else "started_at"
-        fail(422, errors={field: ["A session of this series would fall outside it."]})
-    for name, value in data.items():
-        setattr(series, name, value)
-    series.updated_at = utcnow()
-    audit.record("update", "series", series.id, series.patient_id)
-    db.session.commit()
-    return series, 200, {"ETag": _etag(series)}
+    series = service.change(series, data, request.headers.get("If-Match"))
+    return series, 200, {"ETag": service.etag(series)}
 
 
 @blp.route(f"/series/{SERIES_ID}/sessions", methods=["POST"])
@@ -201,12 +137,4 @@ def patch_series(data: dict, series_id: int) -> tuple[TreatmentSeries, int, dict
 def add_session(data: dict, series_id: int) -> TreatmentSession:
     """Log one infusion or visit; it must fall inside the series."""
     series = access.record_for(TreatmentSeries, series_id, "series", access.CARERS)
-    at = data["administered_at"]
-    if at < series.started_at or (series.ended_at is not None and at > series.ended_at):
-        fail(422, errors={"administered_at": ["Must fall between the series' start and end."]})
-    session = TreatmentSession(series_id=series.id, created_by=current_user.id, **data)
-    db.session.add(session)
-    db.session.flush()
-    audit.record("create", "session", session.id, series.patient_id)
-    db.session.commit()
-    return session
+    return service.log_session(current_user, series, **data)

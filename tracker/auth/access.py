@@ -1,8 +1,10 @@
 """The one place that decides who may see and change a patient's record.
 
 admin: every patient; clinician: patients on their care team; patient user:
-only their own record. A patient the caller may not see is a 404, so ids
-cannot be probed; a visible patient the caller may not change is a 403.
+only their own record; an EHR integration (API client): every patient, within
+what its token's scopes allow (checked by the FHIR layer). A patient the
+caller may not see is a 404, so ids cannot be probed; a visible patient the
+caller may not change is a 403.
 """
 
 from __future__ import annotations
@@ -22,14 +24,19 @@ class Relation(StrEnum):
     ADMIN = "admin"
     CARE_TEAM = "care_team"
     SELF = "self"
+    SYSTEM = "system"  # an EHR integration; its scopes say what it may do
 
 
-READERS = frozenset(Relation)
+READERS = frozenset({Relation.ADMIN, Relation.CARE_TEAM, Relation.SELF})
 CARERS = frozenset({Relation.ADMIN, Relation.CARE_TEAM})
+# Who may send a patient's scores in as FHIR: integrations and admins.
+INGESTERS = frozenset({Relation.ADMIN, Relation.SYSTEM})
 
 
 def relation_to(user: User, patient_id: int) -> Relation | None:
     """How the user stands to the patient, or None when the record is not theirs to see."""
+    if getattr(user, "is_client", False):
+        return Relation.SYSTEM
     if user.role == "admin":
         return Relation.ADMIN
     if user.role == "patient":
@@ -53,11 +60,30 @@ def visible_patients_clause(user: User) -> ColumnElement[bool]:
     return false()
 
 
+def allowed_patient(patient_id: int, allowed: frozenset[Relation] = READERS) -> Patient | None:
+    """The patient if the current caller may do this to them; None (audited) otherwise.
+
+    For shells that answer a refusal in their own words (FHIR ingest: an unknown
+    patient); the others use :func:`patient_for`.
+    """
+    patient = db.session.get(Patient, patient_id)
+    if patient is not None and relation_to(current_user, patient_id) in allowed:
+        return patient
+    audit.record_now(
+        "access_denied",
+        resource_type="patient",
+        resource_id=patient_id,
+        patient_id=None,
+        outcome="not_found",
+    )
+    return None
+
+
 def patient_for(patient_id: int, allowed: frozenset[Relation] = READERS) -> Patient:
     """Load a patient the current user may act on, or abort 404/403 with an audit record."""
     patient = db.session.get(Patient, patient_id)
     relation = relation_to(current_user, patient_id) if patient else None
-    if patient is None or relation is None:
+    if patient is None or (relation not in allowed and relation not in READERS):
         audit.record_now(
             "access_denied",
             resource_type="patient",

@@ -68,7 +68,6 @@ def fhir_response(
     )
     for name, value in (headers or {}).items():
         response.headers[name] = value
-    response.headers.setdefault("Cache-Control", "no-store")
     return response
 
 
@@ -86,8 +85,11 @@ def error_response(error: HTTPException) -> Response:
     status = error.code or 500
     if isinstance(error, FhirError):
         return outcome_response(status, error.issues)
-    diagnostics = error.description if status < 500 else "Internal error."
-    headers = {}
+    data = getattr(error, "data", None) or {}
+    diagnostics = data.get("message") or error.description
+    if status >= 500 and status != 503:
+        diagnostics = "Internal error."
+    headers = dict(data.get("headers") or {})
     allowed = getattr(error, "valid_methods", None)
     if status == 405 and allowed:
         headers["Allow"] = ", ".join(allowed)

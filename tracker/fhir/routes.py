@@ -7,12 +7,8 @@ the last row's sort key, so rows added between pages neither repeat nor vanish.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
@@ -20,19 +16,30 @@ from sqlalchemy import ColumnElement, and_, false, func, not_, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute
 
 from tracker import instruments
-from tracker.api.fields import EARLIEST, LATEST, has_nul
-from tracker.auth import audit
+from tracker.auth import access, audit
 from tracker.extensions import db
 from tracker.fhir import mapping, search
-from tracker.fhir.http import FhirError, fhir_response, requires, versioned
+from tracker.fhir.http import (
+    FhirError,
+    error_response,
+    fhir_response,
+    is_fhir_request,
+    requires,
+    versioned,
+)
 from tracker.fhir.ingest import FhirInvalid, parse_questionnaire_response
 from tracker.fhir.views import patient_view, response_view
+from tracker.inputs import has_nul, in_instant_range
 from tracker.models import Patient, PatientIdentifier
 from tracker.models import Response as ResponseRow
+from tracker.problems import add_error_renderer
+from tracker.services import paging
 from tracker.services import responses as service
 from tracker.urls import external_url, public_base
 
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
+# Every error under /fhir, routing errors included, is an OperationOutcome.
+bp.record_once(lambda state: add_error_renderer(state.app, is_fhir_request, error_response))
 
 LOINC = "http://loinc.org"
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
@@ -83,38 +90,11 @@ def smart_configuration() -> Response:
 # --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SortKey:
-    column: InstrumentedAttribute
-    tiebreak: InstrumentedAttribute
-    descending: bool
-    name: str  # as echoed in the self link
-
-
 def _request_params() -> list[tuple[str, str]]:
     pairs = list(request.args.items(multi=True))
     if request.method == "POST":  # POST [type]/_search, form-encoded (R4 http.html)
         pairs += list(request.form.items(multi=True))
     return pairs
-
-
-def _encode_cursor(value: Any, last_id: int) -> str:
-    raw = json.dumps([value.isoformat() if isinstance(value, datetime) else value, last_id])
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(raw: str, key: SortKey) -> ColumnElement[bool]:
-    try:
-        value, last_id = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-        if isinstance(value, str):
-            value = datetime.fromisoformat(value)
-        if not isinstance(last_id, int) or isinstance(value, bool):
-            raise ValueError(raw)
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise FhirError(400, "Invalid paging cursor.") from None
-    if key.descending:
-        return or_(key.column < value, and_(key.column == value, key.tiebreak < last_id))
-    return or_(key.column > value, and_(key.column == value, key.tiebreak > last_id))
 
 
 def _date_clause(column: InstrumentedAttribute, values: Sequence[str], param: str) -> ColumnElement:
@@ -191,14 +171,14 @@ def run_search(
         sort_name = "_lastUpdated"
     else:
         sort_name = default_sort
-    column, tiebreak = sorts[sort_name.lstrip("-")]
-    key = SortKey(column, tiebreak, sort_name.startswith("-"), sort_name)
+    order = paging.Order(sorts[sort_name.lstrip("-")], descending=sort_name.startswith("-"))
     total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    rows: list = []
+    found = paging.Page([], None)
     if count:
-        page_query = query.where(_decode_cursor(cursor, key)) if cursor else query
-        order = (column.desc(), tiebreak.desc()) if key.descending else (column, tiebreak)
-        rows = list(db.session.scalars(page_query.order_by(*order).limit(count + 1)))
+        try:
+            found = paging.page(query, order, count, cursor)
+        except paging.InvalidCursor:
+            raise FhirError(400, "Invalid paging cursor.") from None
     used = [
         (k, v)
         for k, values in chosen.params.items()
@@ -208,14 +188,12 @@ def run_search(
     used += [("_count", str(count)), ("_sort", sort_name)]
     path = f"/fhir/{resource_type}"
     links = [{"relation": "self", "url": search.build_url(public_base(), path, used)}]
-    page = rows[:count]
-    if len(rows) > count:
-        last = page[-1]
-        cursor_value = _encode_cursor(getattr(last, column.key), getattr(last, tiebreak.key))
+    page = found.items
+    if found.next_cursor:
         links.append(
             {
                 "relation": "next",
-                "url": search.build_url(public_base(), path, [*used, (CURSOR, cursor_value)]),
+                "url": search.build_url(public_base(), path, [*used, (CURSOR, found.next_cursor)]),
             }
         )
     entries = [
@@ -546,13 +524,9 @@ def create_questionnaire_response() -> Response:
     if condition and parsed.identifier and condition != parsed.identifier:
         raise FhirError(412, "If-None-Exist names another identifier than the resource.")
     identifier = condition or parsed.identifier
-    try:
-        in_range = EARLIEST <= parsed.authored.astimezone(UTC) < LATEST
-    except OverflowError:
-        in_range = False
-    if not in_range:
+    if not in_instant_range(parsed.authored):
         raise FhirError(422, "authored must lie between the years 1900 and 2199.", code="value")
-    if db.session.get(Patient, parsed.patient_id) is None:
+    if access.allowed_patient(parsed.patient_id, access.INGESTERS) is None:
         raise FhirError(422, f"Patient/{parsed.patient_id} is not known.", code="processing")
     submission = service.Submission(
         patient_id=parsed.patient_id,

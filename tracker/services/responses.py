@@ -23,21 +23,15 @@ from tracker.extensions import db
 from tracker.instruments import Instrument, InvalidAnswers
 from tracker.models import Alert, Response, TreatmentSeries, User
 from tracker.models.types import utcnow
+from tracker.services.errors import Conflict, Invalid
 
 SUICIDAL_IDEATION = "suicidal_ideation"
 RELIABLE_DETERIORATION = "reliable_deterioration"
 
 
-class SubmissionInvalid(Exception):
-    """The submission breaks a rule; ``errors`` names the fields (→ 422)."""
-
-    def __init__(self, errors: dict[str, list[str]]):
-        super().__init__("invalid submission")
-        self.errors = errors
-
-
-class SubmissionConflict(Exception):
-    """The request clashes with stored state (→ 409)."""
+# The refusals of this use case, under the names its callers know.
+SubmissionInvalid = Invalid
+SubmissionConflict = Conflict
 
 
 @dataclass(frozen=True)
@@ -205,7 +199,8 @@ def _earlier_submission(
     previous = db.session.scalar(select(Response).where(*where))
     if previous is not None and previous.request_fingerprint != fingerprint:
         raise SubmissionConflict(
-            "This Idempotency-Key or identifier was used for a different submission."
+            "This Idempotency-Key or identifier was used for a different submission.",
+            existing=previous,
         )
     return previous
 
@@ -227,7 +222,8 @@ def submit(
     fingerprint = submission.fingerprint()
     previous = _earlier_submission(enterer, idempotency_key, source_identifier, fingerprint)
     if previous is not None:
-        audit.record_now("read", "response", previous.id, previous.patient_id)
+        audit.record("read", "response", previous.id, previous.patient_id)
+        db.session.commit()
         return previous, False
     row = _scored_row(submission, instrument, enterer)
     row.idempotency_actor = enterer.key if idempotency_key else None
@@ -243,7 +239,8 @@ def submit(
         previous = _earlier_submission(enterer, idempotency_key, source_identifier, fingerprint)
         if previous is None:
             raise
-        audit.record_now("read", "response", previous.id, previous.patient_id)
+        audit.record("read", "response", previous.id, previous.patient_id)
+        db.session.commit()
         return previous, False
     row.chain_id = row.id  # the first version of its own chain
     _raise_alerts(row, instrument)

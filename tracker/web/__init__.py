@@ -10,7 +10,7 @@ Content-Security-Policy; CSS is served from ``static/``.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, request
+from flask import Blueprint
 
 bp = Blueprint(
     "web",
@@ -19,14 +19,6 @@ bp = Blueprint(
     static_folder="static",
     static_url_path="/static",  # the app has no static folder of its own
 )
-
-
-@bp.after_request
-def _no_store(response: Response) -> Response:
-    """Pages show patient data: keep them out of shared and back-button caches."""
-    if request.endpoint != "web.static":
-        response.headers.setdefault("Cache-Control", "no-store")
-    return response
 
 
 # The views attach their routes to ``bp`` on import.

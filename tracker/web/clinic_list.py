@@ -20,7 +20,7 @@ from tracker import instruments
 from tracker.auth import access, audit
 from tracker.extensions import db
 from tracker.models import Alert, Patient, Response
-from tracker.services import care
+from tracker.services import alerts as alert_service
 from tracker.web import bp
 from tracker.web.forms import FormErrors, small_int, text
 from tracker.web.guards import clinic_page, safe_next
@@ -128,13 +128,12 @@ def clinic_patients() -> str:
 
 
 def _alerts_page(status: str, errors: FormErrors, code: int = 200) -> tuple[str, int]:
-    visible = select(Patient.id).where(access.visible_patients_clause(current_user))
     rows = db.session.execute(
-        select(Alert, Patient.display_name, Response.instrument, Response.completed_at)
+        alert_service.inbox(current_user, status)
+        .add_columns(Patient.display_name, Response.instrument, Response.completed_at)
         .join(Patient, Patient.id == Alert.patient_id)
         .join(Response, Response.id == Alert.response_id)
-        .where(Alert.patient_id.in_(visible), Alert.status == status)
-        .order_by(Alert.id.desc())
+        .order_by(*alert_service.INBOX_ORDER.clauses())
         .limit(ALERT_LIMIT)
     ).all()
     for patient_id in sorted({row.Alert.patient_id for row in rows}):
@@ -169,6 +168,6 @@ def acknowledge_alert(alert_id: int) -> HttpResponse | tuple[str, int]:
     note = text(request.form, "note", errors, required=False, max_length=2000)
     if errors:
         return _alerts_page("open", FormErrors({f"note-{alert.id}": errors["note"]}), 422)
-    changed = care.acknowledge(alert, current_user.id, note)
+    changed = alert_service.acknowledge(alert, current_user, note)
     flash("Alert acknowledged." if changed else "This alert had already been acknowledged.")
     return redirect(safe_next(request.form.get("next")) or url_for("web.clinic_alerts"), code=303)

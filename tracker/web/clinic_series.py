@@ -1,8 +1,10 @@
 """Treatment series pages: start a series, end (or reopen) it, log its sessions.
 
-The rules are those of the series API (an end not before the start, every
-session inside its series); a refused form stores nothing and shows each
-message next to its field.
+Every write goes through :mod:`tracker.services.series`, so the rules (an end
+not before the start, every session inside its series) and the locking are
+the API's: the end form carries the version the page showed, and a series
+changed meanwhile is not overwritten. A refused form stores nothing and shows
+each message next to its field.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ from werkzeug.wrappers import Response as HttpResponse
 
 from tracker.auth import access, audit
 from tracker.extensions import db
-from tracker.models import Patient, TreatmentSeries, TreatmentSession
+from tracker.models import Patient, TreatmentSeries
 from tracker.models.series import SERIES_KINDS
 from tracker.models.types import utcnow
-from tracker.services import care
+from tracker.services import series as service
+from tracker.services.errors import Invalid, Stale
 from tracker.web import bp
 from tracker.web.clinic_patient import PATIENT_ID
 from tracker.web.forms import FormErrors, choice, local_datetime, positive_number, text
@@ -24,6 +27,12 @@ from tracker.web.guards import clinic_page
 from tracker.web.render import input_value, render_audited
 
 SERIES_ID = "<id:series_id>"
+
+
+def _place(invalid: Invalid, errors: FormErrors, fields: dict[str, str] | None = None) -> None:
+    """Show the service's field messages next to the page's fields (renamed where they differ)."""
+    for path, messages in invalid.errors.items():
+        errors.add((fields or {}).get(path, path), " ".join(messages))
 
 
 def _new_form(
@@ -61,23 +70,22 @@ def series_create(patient_id: int) -> HttpResponse | tuple[str, int]:
     started = local_datetime(form, "started_at", errors, required=True)
     ended = local_datetime(form, "ended_at", errors, required=False)
     notes = text(form, "notes", errors, required=False, max_length=4000)
-    if started and ended and ended < started:
-        errors.add("ended_at", "The end must not be before the start.")
+    _place(Invalid(service.bounds_errors(started, ended)), errors)
     if errors:
         return _new_form(patient, form.to_dict(), errors, 422)
-    series = TreatmentSeries(
-        patient_id=patient.id,
-        created_by=current_user.id,
-        label=label,
-        kind=kind,
-        started_at=started,
-        ended_at=ended,
-        notes=notes,
-    )
-    db.session.add(series)
-    db.session.flush()
-    audit.record("create", "series", series.id, patient.id)
-    db.session.commit()
+    try:
+        series = service.start(
+            current_user,
+            patient,
+            label=label,
+            kind=kind,
+            started_at=started,
+            ended_at=ended,
+            notes=notes,
+        )
+    except Invalid as invalid:
+        _place(invalid, errors)
+        return _new_form(patient, form.to_dict(), errors, 422)
     flash("Series started." if ended is None else "Series recorded.")
     return redirect(url_for("web.series_page", series_id=series.id), code=303)
 
@@ -92,6 +100,7 @@ def _series_page(
             patient=db.session.get(Patient, series.patient_id),
             values=values,
             errors=errors,
+            version=service.etag(series),
         ),
         code,
     )
@@ -114,16 +123,21 @@ def series_end(series_id: int) -> HttpResponse | tuple[str, int]:
     series = access.record_for(TreatmentSeries, series_id, "series", access.CARERS)
     errors = FormErrors()
     ended = local_datetime(request.form, "ended_at", errors, required=False)
-    if not errors and ended is not None and ended < series.started_at:
-        errors.add("ended_at", "The end must not be before the start.")
-    if not errors and care.sessions_outside(series, series.started_at, ended):
-        errors.add("ended_at", "A session of this series would fall after this end.")
     if errors:
         return _series_page(series, request.form.to_dict(), errors, 422)
-    series.ended_at = ended
-    series.updated_at = utcnow()
-    audit.record("update", "series", series.id, series.patient_id)
-    db.session.commit()
+    try:
+        # The version the page showed: a series changed since is not overwritten.
+        service.change(series, {"ended_at": ended}, if_match=request.form.get("version") or None)
+    except Invalid as invalid:
+        _place(invalid, errors)
+        return _series_page(series, request.form.to_dict(), errors, 422)
+    except Stale:
+        db.session.refresh(series)
+        errors.add(
+            "ended_at",
+            "Someone changed this series since you opened the page; check it and try again.",
+        )
+        return _series_page(series, {}, errors, 409)
     flash("Series ended." if ended else "Series reopened.")
     return redirect(url_for("web.series_page", series_id=series.id), code=303)
 
@@ -137,20 +151,12 @@ def session_create(series_id: int) -> HttpResponse | tuple[str, int]:
     at = local_datetime(form, "administered_at", errors, required=True)
     dose = positive_number(form, "dose_mg", errors, maximum=100_000)
     notes = text(form, "session_notes", errors, required=False, max_length=4000)
-    if at and (at < series.started_at or (series.ended_at is not None and at > series.ended_at)):
-        errors.add("administered_at", "The session must fall between the series' start and end.")
     if errors:
         return _series_page(series, form.to_dict(), errors, 422)
-    session = TreatmentSession(
-        series_id=series.id,
-        created_by=current_user.id,
-        administered_at=at,
-        dose_mg=dose,
-        notes=notes,
-    )
-    db.session.add(session)
-    db.session.flush()
-    audit.record("create", "session", session.id, series.patient_id)
-    db.session.commit()
+    try:
+        service.log_session(current_user, series, administered_at=at, dose_mg=dose, notes=notes)
+    except Invalid as invalid:
+        _place(invalid, errors)
+        return _series_page(series, form.to_dict(), errors, 422)
     flash("Session logged.")
     return redirect(url_for("web.series_page", series_id=series.id), code=303)

@@ -10,12 +10,10 @@ import secrets
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
 from werkzeug.wrappers import Response as HttpResponse
 
 from tracker import instruments
 from tracker.auth import access, audit
-from tracker.extensions import db
 from tracker.models import Response
 from tracker.models.types import utcnow
 from tracker.services import responses as service
@@ -88,18 +86,12 @@ def questionnaire_submit(instrument: str) -> HttpResponse | tuple[str, int]:
     except service.SubmissionInvalid as invalid:
         service_errors(invalid.errors, errors)
         return _form(code, shown, errors, 422)
-    except service.SubmissionConflict:
+    except service.SubmissionConflict as conflict:
         # This form was sent before (a second click, or back and resend): show what arrived.
-        earlier = db.session.scalar(
-            select(Response.id).where(
-                Response.idempotency_actor == f"user:{current_user.id}",
-                Response.idempotency_key == key,
-            )
-        )
-        if earlier is None:
+        if conflict.existing is None:
             raise
         flash("These answers had already been sent. Nothing new was stored.")
-        return redirect(url_for("web.patient_response", response_id=earlier), code=303)
+        return redirect(url_for("web.patient_response", response_id=conflict.existing.id), code=303)
     return redirect(url_for("web.patient_response", response_id=row.id), code=303)
 
 
