@@ -179,17 +179,7 @@ def fail(
     headers: dict[str, str] | None = None,
 ) -> NoReturn:
     """Abort the request with a problem+json answer (errors: field path → messages)."""
-    from flask_smorest import abort
-
-    data: dict[str, Any] = {}
-    if detail:
-        data["message"] = detail
-    if errors:
-        data["errors"] = errors
-    if headers:
-        data["headers"] = headers
-    abort(status, **data)
-    raise AssertionError("unreachable")
+    raise http_error(status, detail, errors, headers)
 
 
 def documented_problems(
