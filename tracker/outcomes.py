@@ -57,6 +57,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from tracker.extensions import db
 from tracker.instruments import Instrument
 from tracker.models import Response, TreatmentSeries
+from tracker.models.response import ResponseStatus
 from tracker.models.types import UTCDateTime
 
 __all__ = ["MEAN_PLACES", "RATE_PLACES", "Figures", "Outcomes", "clinic_outcomes"]
@@ -238,7 +239,7 @@ def clinic_outcomes(
             .where(
                 response_t.patient_id == selected.c.patient_id,
                 response_t.instrument == instrument.code,
-                response_t.status == "final",
+                response_t.status == ResponseStatus.FINAL,
                 response_t.completed_at >= low,
                 response_t.completed_at <= high,
             )

@@ -11,13 +11,12 @@ from tracker.api.pagination import PageArgs, page_schema
 from tracker.auth import access, audit
 from tracker.extensions import db
 from tracker.models import Alert
+from tracker.models.alert import ALERT_STATUSES
 from tracker.problems import READ_PROBLEMS, WRITE_PROBLEMS, documented_problems
 from tracker.services import alerts as service
 from tracker.services import paging
 
 blp = ApiBlueprint("alerts", __name__, url_prefix="/api/v1/alerts", description="Safety alerts")
-
-ALERT_STATUSES = ("open", "acknowledged")
 
 
 class AlertSchema(ma.Schema):

@@ -32,6 +32,7 @@ from tracker.fhir.views import patient_view, response_view
 from tracker.inputs import has_nul, in_instant_range
 from tracker.models import Patient, PatientIdentifier
 from tracker.models import Response as ResponseRow
+from tracker.models.response import ResponseStatus
 from tracker.problems import add_error_renderer
 from tracker.services import paging
 from tracker.services import responses as service
@@ -351,7 +352,7 @@ def read_questionnaire(code: str) -> Response:
 # Observation and QuestionnaireResponse: views of response chains
 # --------------------------------------------------------------------------
 
-HEADS = select(ResponseRow).where(ResponseRow.status != "amended")
+HEADS = select(ResponseRow).where(ResponseRow.status != ResponseStatus.AMENDED)
 
 
 def _head(raw_id: str, resource_type: str) -> ResponseRow:

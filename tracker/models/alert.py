@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tracker.extensions import db
 from tracker.models.types import UTCDateTime, utcnow
+
+
+class AlertStatus(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+
+
+ALERT_STATUSES = tuple(status.value for status in AlertStatus)
 
 
 class Alert(db.Model):
@@ -22,7 +31,7 @@ class Alert(db.Model):
     patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"))
     response_id: Mapped[int] = mapped_column(ForeignKey("response.id"), index=True)
     kind: Mapped[str] = mapped_column(String(40))
-    status: Mapped[str] = mapped_column(String(16), default="open")
+    status: Mapped[str] = mapped_column(String(16), default=AlertStatus.OPEN.value)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

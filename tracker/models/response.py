@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     JSON,
@@ -19,7 +20,16 @@ from sqlalchemy.orm import Mapped, aliased, column_property, mapped_column
 from tracker.extensions import db
 from tracker.models.types import UTCDateTime, utcnow
 
-STATUSES = ("final", "amended", "entered-in-error")
+
+class ResponseStatus(StrEnum):
+    """Where a response stands: only final ones count in trends, outcomes and due items."""
+
+    FINAL = "final"
+    AMENDED = "amended"  # superseded by a correction (a newer row)
+    ENTERED_IN_ERROR = "entered-in-error"  # retracted; still readable
+
+
+STATUSES = tuple(status.value for status in ResponseStatus)
 SOURCES = ("patient", "clinician", "import")
 
 
@@ -55,7 +65,7 @@ class Response(db.Model):
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     source: Mapped[str] = mapped_column(String(16))
     entered_by: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
-    status: Mapped[str] = mapped_column(String(20), default="final")
+    status: Mapped[str] = mapped_column(String(20), default=ResponseStatus.FINAL.value)
     status_reason: Mapped[str | None] = mapped_column(String(1000))
     supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("response.id"), unique=True)
     series_id: Mapped[int | None] = mapped_column(ForeignKey("treatment_series.id"), index=True)

@@ -7,6 +7,7 @@ from sqlalchemy import Select, select, update
 from tracker.auth import access, audit
 from tracker.extensions import db
 from tracker.models import Alert, Patient, User
+from tracker.models.alert import AlertStatus
 from tracker.models.types import utcnow
 from tracker.services.paging import Order
 
@@ -29,9 +30,12 @@ def acknowledge(alert: Alert, actor: User, note: str | None) -> bool:
     """Acknowledge an open alert; the first acknowledgement is kept. True if this one counted."""
     changed = db.session.execute(
         update(Alert)
-        .where(Alert.id == alert.id, Alert.status == "open")
+        .where(Alert.id == alert.id, Alert.status == AlertStatus.OPEN)
         .values(
-            status="acknowledged", acknowledged_by=actor.id, acknowledged_at=utcnow(), note=note
+            status=AlertStatus.ACKNOWLEDGED,
+            acknowledged_by=actor.id,
+            acknowledged_at=utcnow(),
+            note=note,
         )
     ).rowcount
     if changed:

@@ -11,6 +11,7 @@ from tracker import instruments
 from tracker.analysis.trends import Point, SeriesPeriod, Trend, analyse
 from tracker.extensions import db
 from tracker.models import Response, TreatmentSeries
+from tracker.models.response import ResponseStatus
 
 
 def load_trend(
@@ -32,7 +33,7 @@ def load_trend(
         .where(
             Response.patient_id == patient_id,
             Response.instrument == code,
-            Response.status == "final",
+            Response.status == ResponseStatus.FINAL,
         )
         .order_by(Response.completed_at, Response.id)
     ).all()

@@ -20,6 +20,8 @@ from tracker import instruments
 from tracker.auth import access, audit
 from tracker.extensions import db
 from tracker.models import Alert, Patient, Response
+from tracker.models.alert import AlertStatus
+from tracker.models.response import ResponseStatus
 from tracker.services import alerts as alert_service
 from tracker.web import bp
 from tracker.web.forms import FormErrors, small_int, text
@@ -69,7 +71,7 @@ def _latest_scores(patient_ids: list[int]) -> dict[tuple[int, str], Latest]:
             )
             .label("rank"),
         )
-        .where(Response.patient_id.in_(patient_ids), Response.status == "final")
+        .where(Response.patient_id.in_(patient_ids), Response.status == ResponseStatus.FINAL)
         .subquery()
     )
     rows = db.session.execute(select(ranked).where(ranked.c.rank == 1)).all()
@@ -79,7 +81,7 @@ def _latest_scores(patient_ids: list[int]) -> dict[tuple[int, str], Latest]:
 def _open_alert_counts(patient_ids: list[int]) -> dict[int, int]:
     rows = db.session.execute(
         select(Alert.patient_id, func.count())
-        .where(Alert.patient_id.in_(patient_ids), Alert.status == "open")
+        .where(Alert.patient_id.in_(patient_ids), Alert.status == AlertStatus.OPEN)
         .group_by(Alert.patient_id)
     ).all()
     return {patient_id: n for patient_id, n in rows}
@@ -155,7 +157,8 @@ def _alerts_page(status: str, errors: FormErrors, code: int = 200) -> tuple[str,
 @clinic_page
 def clinic_alerts() -> tuple[str, int]:
     """Open alerts first: the inbox a clinician works through, newest at the top."""
-    status = "acknowledged" if request.args.get("status") == "acknowledged" else "open"
+    asked = request.args.get("status")
+    status = AlertStatus.ACKNOWLEDGED if asked == AlertStatus.ACKNOWLEDGED else AlertStatus.OPEN
     return _alerts_page(status, FormErrors())
 
 
@@ -167,7 +170,7 @@ def acknowledge_alert(alert_id: int) -> HttpResponse | tuple[str, int]:
     errors = FormErrors()
     note = text(request.form, "note", errors, required=False, max_length=2000)
     if errors:
-        return _alerts_page("open", FormErrors({f"note-{alert.id}": errors["note"]}), 422)
+        return _alerts_page(AlertStatus.OPEN, FormErrors({f"note-{alert.id}": errors["note"]}), 422)
     changed = alert_service.acknowledge(alert, current_user, note)
     flash("Alert acknowledged." if changed else "This alert had already been acknowledged.")
     return redirect(safe_next(request.form.get("next")) or url_for("web.clinic_alerts"), code=303)

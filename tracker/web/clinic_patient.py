@@ -16,6 +16,7 @@ from tracker import instruments
 from tracker.auth import access, audit
 from tracker.extensions import db
 from tracker.models import Alert, Response, TreatmentSeries
+from tracker.models.alert import AlertStatus
 from tracker.web import bp
 from tracker.web.charts import patient_charts
 from tracker.web.clinic_list import ALERT_KINDS
@@ -51,7 +52,7 @@ def clinic_patient(patient_id: int) -> str:
     alerts = db.session.execute(
         select(Alert, Response.instrument, Response.completed_at)
         .join(Response, Response.id == Alert.response_id)
-        .where(Alert.patient_id == patient.id, Alert.status == "open")
+        .where(Alert.patient_id == patient.id, Alert.status == AlertStatus.OPEN)
         .order_by(Alert.id.desc())
     ).all()
     if alerts:
