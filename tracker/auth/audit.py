@@ -54,6 +54,11 @@ def record_now(
     outcome: str = "success",
     actor: tuple[str, str | None] | None = None,
 ) -> None:
-    """Record and commit at once: for reads, denials and failed logins, which write nothing else."""
+    """Record and commit at once, for a request whose only write is this event.
+
+    Shells use it for reads, refusals and failed logins. A use case in
+    tracker/services never does: it adds its events with :func:`record` and
+    commits them with its own work, so an event never commits half a change.
+    """
     record(action, resource_type, resource_id, patient_id, outcome, actor)
     db.session.commit()
