@@ -1,7 +1,7 @@
 """Hand-worked tests for tracker.instruments (definitions, scoring, validation).
 
 Every expected number below is worked out by hand in a comment, from
-instruments.md "Decisions", so a wrong rule in the code makes a test fail.
+docs/clinical-rules.md, so a wrong rule in the code makes a test fail.
 """
 
 from __future__ import annotations
@@ -644,7 +644,6 @@ def test_not_a_list(bad: object) -> None:
 
 @pytest.mark.parametrize("value", [None, 0, 1, 2, 3])
 def test_difficulty_accepted(value: int | None) -> None:
-    assert validate_difficulty(value) == value
     assert validate_difficulty(value, "phq9") == value
     assert validate_difficulty(value, PHQ9) == value
 
@@ -652,7 +651,7 @@ def test_difficulty_accepted(value: int | None) -> None:
 @pytest.mark.parametrize("value", [4, -1, True, "1", 1.0])
 def test_difficulty_rejected(value: object) -> None:
     with pytest.raises(InvalidAnswers) as exc:
-        validate_difficulty(value)
+        validate_difficulty(value, PHQ9)
     assert list(exc.value.errors) == ["difficulty"]
     assert exc.value.errors["difficulty"][0].startswith("difficulty: ")
 

@@ -4,9 +4,18 @@ Everything here is plain data and arithmetic (standard library only, no I/O,
 no clock, no framework) so that the JSON API, the FHIR layer, the trend
 analysis and the tests all score a questionnaire the same way.
 
-The rules implemented come from /work/shared/reference/instruments.md,
-"Decisions"; each number in an instrument definition (phq9.py, gad7.py,
-pcl5.py) cites its source there.
+The rules implemented are those of docs/clinical-rules.md ("Scoring
+conventions", "Alerts" and one section per instrument); each number in an
+instrument definition (phq9.py, gad7.py, pcl5.py) cites its published source
+or says "project convention".
+
+Everything one questionnaire needs is on its :class:`Instrument`: items and
+options with their LOINC codes, bands, thresholds, LOINC panel and total codes
+with their display names, flag rules (with the label a clinician sees and
+whether the patient must see crisis resources), the alerts those flags open
+and at what priority, and how synthetic patients answer it (demo and synth).
+Adding an instrument is one file plus one line in the registry
+(tracker/instruments/__init__.py); nothing else in tracker names one.
 """
 
 from __future__ import annotations
@@ -16,14 +25,20 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "ALERT_PRIORITIES",
+    "AlertRule",
     "Band",
     "Codes",
+    "Examples",
     "FlagRule",
     "Instrument",
     "InvalidAnswers",
     "Item",
     "LOINC",
     "Option",
+    "RELIABLE_DETERIORATION",
+    "RELIABLE_DETERIORATION_LABEL",
+    "RELIABLE_DETERIORATION_PRIORITY",
     "ScoreResult",
     "Subscale",
     "Thresholds",
@@ -32,7 +47,17 @@ __all__ = [
     "score",
 ]
 
-LOINC = "http://loinc.org"
+LOINC = "http://loinc.org"  # the one LOINC system URI; every other module imports it
+
+# Alert priorities, most urgent first (docs/clinical-rules.md, "Alerts").
+ALERT_PRIORITIES = ("high", "routine")
+
+# The alert every instrument opens on a reliable worsening (its
+# thresholds.reliable_change), whatever its items; always routine
+# (docs/clinical-rules.md, "Alerts").
+RELIABLE_DETERIORATION = "reliable_deterioration"
+RELIABLE_DETERIORATION_LABEL = "Reliable deterioration"
+RELIABLE_DETERIORATION_PRIORITY = "routine"
 
 # A rule that decides a provisional diagnosis from the answers in item order
 # (None = skipped; a skipped item never counts as endorsed).
@@ -125,15 +150,73 @@ class Codes:
     total: str
     system: str = LOINC
     answer_list: str | None = None  # LOINC answer list shared by the items, if any
+    # Display names published with the codes (FHIR Coding.display); None: no display.
+    panel_display: str | None = None
+    total_display: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class FlagRule:
-    """Raise ``code`` when item ``item`` (1-based) is answered ``>= at_least``."""
+    """Raise ``code`` when item ``item`` (1-based) is answered ``>= at_least``.
+
+    ``label`` is what a clinician sees next to a flagged response; ``crisis``
+    means the patient is shown crisis resources as soon as the flag is raised,
+    with ``patient_text`` saying why (in the patient's words).
+    """
 
     code: str
     item: int
     at_least: int
+    label: str = ""
+    crisis: bool = False
+    patient_text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRule:
+    """A raised flag ``flag`` opens an alert of ``kind`` for the care team.
+
+    ``label`` names the kind in the clinician's inbox. ``priorities`` pairs a
+    minimum answer to the flag's item with a priority, most urgent first; the
+    first pair the answer reaches decides, else ``priority`` (the default).
+    """
+
+    flag: str
+    kind: str
+    label: str
+    priorities: tuple[tuple[int, str], ...] = ()
+    priority: str = "routine"
+
+    def priority_for(self, value: int | None) -> str:
+        """The priority of the alert when the flag's item was answered ``value``."""
+        for at_least, priority in self.priorities:
+            if value is not None and value >= at_least:
+                return priority
+        return self.priority
+
+
+@dataclass(frozen=True, slots=True)
+class Examples:
+    """How invented patients answer this instrument: demo and synthetic data only.
+
+    Not clinical rules. ``baseline`` is the mean and spread of a new
+    patient's total, never below ``floor``; ``noise`` the visit-to-visit
+    spread in points; ``item_weights`` how readily each item is endorsed (one
+    per item; items watched by a flag rule are answered separately and their
+    weight is unused); ``share`` the fraction of patients who answer it;
+    ``demo_every_weeks`` the demo's cadence; ``min_interval_days`` the shortest
+    gap between two answers (a recall period); ``course_strength`` the range
+    of how closely the total follows the patient's illness course.
+    """
+
+    baseline: tuple[float, float]
+    floor: int
+    noise: float
+    item_weights: tuple[float, ...]
+    share: float = 1.0
+    demo_every_weeks: int = 1
+    min_interval_days: int = 0
+    course_strength: tuple[float, float] | None = None  # None: follows it exactly
 
 
 # --------------------------------------------------------------------------
@@ -164,9 +247,11 @@ class Instrument:
     licence: str
     provisional_rule: ProvisionalRule | None = None
     flag_rules: tuple[FlagRule, ...] = ()
-    difficulty: Item | None = None  # optional unscored item (PHQ-9 only)
+    alert_rules: tuple[AlertRule, ...] = ()  # which raised flags open which alert
+    difficulty: Item | None = None  # optional unscored item
     instructions: str | None = None  # text shown before the stem, if any
     recall_period: str | None = None  # e.g. "2 weeks", "1 month"
+    examples: Examples | None = None  # None: demo and synth leave it out
 
     def __post_init__(self) -> None:
         problems = _definition_problems(self)
@@ -193,6 +278,49 @@ class Instrument:
         if not 1 <= number <= len(self.items):
             raise KeyError(number)
         return self.items[number - 1]
+
+    def flag_rule(self, code: str) -> FlagRule:
+        """The rule that raises flag ``code``; KeyError for a flag this instrument lacks."""
+        for rule in self.flag_rules:
+            if rule.code == code:
+                return rule
+        raise KeyError(code)
+
+    def flag_label(self, code: str) -> str:
+        """What a clinician sees for a raised flag (the code itself when unlabelled)."""
+        try:
+            return self.flag_rule(code).label or code
+        except KeyError:
+            return code
+
+    def crisis(self, flags: Sequence[str]) -> FlagRule | None:
+        """The first raised flag whose rule shows the patient crisis resources, if any."""
+        for rule in self.flag_rules:
+            if rule.crisis and rule.code in flags:
+                return rule
+        return None
+
+    @property
+    def flagged_items(self) -> frozenset[int]:
+        """Item numbers (1-based) that a flag rule watches."""
+        return frozenset(rule.item for rule in self.flag_rules)
+
+    def item_flagged(self, number: int, value: int | None) -> bool:
+        """True when answering item ``number`` with ``value`` raises one of the flags."""
+        return value is not None and any(
+            rule.item == number and value >= rule.at_least for rule in self.flag_rules
+        )
+
+    def alerts_for(
+        self, answers: Sequence[int | None], flags: Sequence[str]
+    ) -> tuple[tuple[str, str], ...]:
+        """(alert kind, priority) for every alert the raised ``flags`` open, in rule order."""
+        opened = []
+        for rule in self.alert_rules:
+            if rule.flag in flags:
+                value = answers[self.flag_rule(rule.flag).item - 1]
+                opened.append((rule.kind, rule.priority_for(value)))
+        return tuple(opened)
 
     def band_for(self, total: int) -> Band:
         """The severity band containing ``total``.
@@ -311,6 +439,23 @@ def _definition_problems(inst: Instrument) -> list[str]:
     for rule in inst.flag_rules:
         if not 1 <= rule.item <= n:
             problems.append(f"flag {rule.code!r} refers to unknown item {rule.item}")
+        if rule.crisis and not rule.patient_text:
+            problems.append(f"crisis flag {rule.code!r} needs a patient_text")
+    if len({r.code for r in inst.flag_rules}) != len(inst.flag_rules):
+        problems.append("flag codes repeated")
+    flag_codes = {r.code for r in inst.flag_rules}
+    for alert in inst.alert_rules:
+        if alert.flag not in flag_codes:
+            problems.append(f"alert {alert.kind!r} is opened by unknown flag {alert.flag!r}")
+        if alert.kind == RELIABLE_DETERIORATION:
+            problems.append(f"alert kind {alert.kind!r} is reserved")
+        priorities = [p for _, p in alert.priorities] + [alert.priority]
+        if any(p not in ALERT_PRIORITIES for p in priorities):
+            problems.append(f"alert {alert.kind!r}: priorities must be in {ALERT_PRIORITIES}")
+        if not alert.label:
+            problems.append(f"alert {alert.kind!r} needs a label")
+    if inst.examples is not None and len(inst.examples.item_weights) != n:
+        problems.append(f"examples.item_weights needs {n} weights")
     if not 0 <= inst.max_missing < n:
         problems.append(f"max_missing {inst.max_missing} must be in 0..{n - 1}")
     if not lo < inst.thresholds.cutoff <= hi:
@@ -329,7 +474,8 @@ class InvalidAnswers(ValueError):
     ``errors`` maps a field path to human-readable messages, ready for the
     ``errors`` member of an RFC 9457 problem document: ``"answers"`` for the
     array as a whole, ``"answers.3"`` for the entry at 0-based JSON index 3
-    (item 4), ``"difficulty"`` for PHQ-9's difficulty question.
+    (item 4, and the message starts "item 4: "), ``"difficulty"`` for the
+    unscored difficulty question.
     """
 
     def __init__(self, errors: dict[str, list[str]]) -> None:
@@ -354,7 +500,7 @@ class ScoreResult:
     provisional_diagnosis: bool | None
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready fields, shaped as in API.md "Responses"."""
+        """JSON-ready fields, shaped as in docs/api.md, "Responses"."""
         return {
             "total": self.total,
             "prorated": self.prorated,
@@ -391,7 +537,7 @@ def score(instrument: Instrument, answers: Sequence[object]) -> ScoreResult:
     answered = [v for v in values if v is not None]
     raw_sum = sum(answered)
     skipped = len(values) - len(answered)
-    # Prorate only when something was skipped (PCL-5, at most 2 of 20).
+    # Prorate only when something was skipped (where max_missing allows it).
     total = prorate(raw_sum, len(answered), instrument.item_count) if skipped else raw_sum
 
     subscales = {

@@ -1,38 +1,39 @@
 """GAD-7 (Generalized Anxiety Disorder-7), code ``gad7``, version ``1``.
 
-Sources: instruments.md "Decisions" (GAD-7 table) and the fact sheet §3.1
-(item texts, options, LOINC codes) and §7.1 (LOINC).
+Sources: docs/clinical-rules.md, "GAD-7" (item texts, options, bands,
+thresholds) and "LOINC codes"; the publications are listed under "Sources"
+there.
 """
 
 from __future__ import annotations
 
-from .base import Band, Codes, Instrument, Item, Subscale, Thresholds
+from .base import Band, Codes, Examples, Instrument, Item, Subscale, Thresholds
 from .phq9 import FREQUENCY_OPTIONS
 
 __all__ = ["GAD7"]
 
 # Options: the same four labels and values 0–3 as PHQ-9 items 1–9 (Spitzer
-# 2006; fact sheet §3.1), with LOINC answer list LL358-3 codes
+# 2006), with LOINC answer list LL358-3 codes
 # (LA6568-5 … LA6571-9), so FREQUENCY_OPTIONS is shared.
-# Caveat (fact sheet §3.1, §9.7, unverified): one LHC-Forms Questionnaire
+# Caveat (docs/clinical-rules.md, "LOINC codes"; unverified): one LHC-Forms Questionnaire
 # binds item 2 (68509-9) to a list whose value-2 answer is LA18938-3
 # "More days than not" instead of LA6570-1. We keep LL358-3 for every item;
 # check loinc.org/68509-9 before relying on item 2's answer codes.
 # The GAD-7 paper form also has an unscored difficulty question; the
-# Decisions table does not adopt it (CamCOPS does not store it either), so
+# project does not adopt it (CamCOPS does not store it either), so
 # GAD-7 has no `difficulty` item here.
 
 GAD7 = Instrument(
     code="gad7",
     name="GAD-7",
     title="Generalized Anxiety Disorder-7",
-    version="1",  # project convention (instruments.md Decisions)
-    # Stem as on the GAD-7 form (fact sheet §3.1); CamCOPS gad7.xml instead uses
-    # the PHQ-9 wording "…by any of the following problems?" (fact sheet §9.6).
+    version="1",  # project convention (docs/clinical-rules.md, "Project conventions")
+    # Stem as on the GAD-7 form (Spitzer 2006); CamCOPS gad7.xml instead uses
+    # the PHQ-9 wording "…by any of the following problems?" (docs/clinical-rules.md, "GAD-7").
     stem="Over the last 2 weeks, how often have you been bothered by the following problems?",
-    recall_period="2 weeks",  # Spitzer 2006 (fact sheet §0)
-    # Items 1–7 in form order; texts from CamCOPS gad7.xml (fact sheet §3.1);
-    # item LOINC codes from the LOINC PHQ-SADS panel 69729-2 (§3.1, §7.1).
+    recall_period="2 weeks",  # Spitzer 2006
+    # Items 1–7 in form order; texts from CamCOPS gad7.xml; item LOINC codes from
+    # the LOINC PHQ-SADS panel 69729-2 (docs/clinical-rules.md, "LOINC codes").
     items=(
         Item(1, "Feeling nervous, anxious or on edge", FREQUENCY_OPTIONS, "69725-0"),
         Item(2, "Not being able to stop or control worrying", FREQUENCY_OPTIONS, "68509-9"),
@@ -61,21 +62,34 @@ GAD7 = Instrument(
         cutoff=10,  # Spitzer 2006 (screen_positive: total >= 10)
         mcid=4,  # Toussaint 2020
         reliable_change=6,  # Bischoff 2020
-        remission_below=5,  # project convention (instruments.md Decisions): minimal band
-        response_fall_fraction=0.5,  # project convention (instruments.md Decisions)
+        remission_below=5,  # project convention (docs/clinical-rules.md, "GAD-7"): minimal band
+        response_fall_fraction=0.5,  # project convention (docs/clinical-rules.md, "GAD-7")
     ),
     codes=Codes(
-        panel="69737-5",  # LOINC (fact sheet §7.1)
-        total="70274-6",  # LOINC (fact sheet §7.1)
-        answer_list="LL358-3",  # LOINC (fact sheet §3.1; see the 68509-9 caveat above)
+        panel="69737-5",  # LOINC (docs/clinical-rules.md, "LOINC codes")
+        total="70274-6",  # LOINC (docs/clinical-rules.md, "LOINC codes")
+        answer_list="LL358-3",  # LOINC (see the 68509-9 caveat above)
+        # LOINC display names (docs/fhir.md, "Observations").
+        panel_display="Generalized anxiety disorder 7 item (GAD-7)",
+        total_display="Generalized anxiety disorder 7 item (GAD-7) total score [Reported.PHQ]",
     ),
-    max_missing=0,  # project convention (instruments.md Decisions): every item required
-    flag_rules=(),  # no flag rule in the Decisions table
-    provisional_rule=None,  # no published algorithm (instruments.md Decisions): null
-    # Licence: fact sheet §1 (phqscreeners.com via CamCOPS gad7.rst).
+    max_missing=0,  # project convention (docs/clinical-rules.md, "Scoring conventions")
+    flag_rules=(),  # none (docs/clinical-rules.md, "GAD-7")
+    provisional_rule=None,  # no published algorithm (docs/clinical-rules.md, "GAD-7"): null
+    # Licence: phqscreeners.com (via CamCOPS gad7.rst).
     licence=(
         "Public domain. Developed by Spitzer, Kroenke, Williams and Löwe (PHQ family, "
         "educational grant from Pfizer Inc.); no permission required to reproduce, "
         "translate, display or distribute."
+    ),
+    # Invented patients only (tracker.demo, tracker.synth); not a clinical rule.
+    examples=Examples(
+        baseline=(13.0, 4.0),
+        floor=5,
+        noise=1.5,
+        item_weights=(1.3, 1.2, 1.3, 1.1, 0.8, 1.0, 0.9),
+        share=0.7,
+        demo_every_weeks=2,
+        course_strength=(0.7, 1.1),
     ),
 )

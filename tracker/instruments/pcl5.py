@@ -1,19 +1,20 @@
 """PCL-5 (PTSD Checklist for DSM-5), code ``pcl5``, version ``1``.
 
-Sources: instruments.md "Decisions" (PCL-5 table) and the fact sheet §4.1
-(instructions, item texts, options, clusters), §4.2 (scoring) and §7.1 (LOINC).
+Sources: docs/clinical-rules.md, "PCL-5" (instructions, item texts, options,
+clusters, scoring), "Scoring conventions" (proration) and "LOINC codes"; the
+publications are listed under "Sources" there.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .base import Band, Codes, Instrument, Item, Option, Subscale, Thresholds
+from .base import Band, Codes, Examples, Instrument, Item, Option, Subscale, Thresholds
 
 __all__ = ["PCL5", "provisional_ptsd"]
 
-# Options 0–4 (Weathers 2013; CamCOPS pcl5.xml a0–a4, fact sheet §4.1).
-# No LOINC answer codes were found for the PCL-5 (fact sheet §4.1, §7.1).
+# Options 0–4 (Weathers 2013; CamCOPS pcl5.xml a0–a4).
+# No LOINC answer codes were found for the PCL-5 (docs/clinical-rules.md, "LOINC codes").
 SEVERITY_OPTIONS: tuple[Option, ...] = (
     Option(0, "Not at all"),  # Weathers 2013
     Option(1, "A little bit"),  # Weathers 2013
@@ -22,7 +23,7 @@ SEVERITY_OPTIONS: tuple[Option, ...] = (
     Option(4, "Extremely"),  # Weathers 2013
 )
 
-# DSM-5 clusters (DSM-5; CamCOPS pcl5.py num_symptomatic_b/c/d/e; fact sheet §4.2).
+# DSM-5 clusters (DSM-5; CamCOPS pcl5.py num_symptomatic_b/c/d/e).
 CLUSTER_B = (1, 2, 3, 4, 5)  # DSM-5: intrusion, items 1–5
 CLUSTER_C = (6, 7)  # DSM-5: avoidance, items 6–7
 CLUSTER_D = (8, 9, 10, 11, 12, 13, 14)  # DSM-5: negative cognitions/mood, items 8–14
@@ -44,7 +45,7 @@ def provisional_ptsd(answers: Sequence[int | None]) -> bool:
     An item counts when rated >= 2; at least 1 B, 1 C, 2 D and 2 E items must
     count (Weathers 2013; CamCOPS ``ptsd()``). A skipped item never counts,
     so prorating never creates a diagnosis. Criteria A, F, G and H are not
-    assessed by the 20 items (fact sheet §4.2), hence "provisional".
+    assessed by the 20 items (docs/clinical-rules.md, "PCL-5"), hence "provisional".
     """
 
     def endorsed(number: int) -> bool:
@@ -58,20 +59,20 @@ PCL5 = Instrument(
     code="pcl5",
     name="PCL-5",
     title="PTSD Checklist for DSM-5",
-    version="1",  # project convention (instruments.md Decisions)
+    version="1",  # project convention (docs/clinical-rules.md, "Project conventions")
     # Instructions: VA form as stored in CamCOPS pcl5.xml, with CamCOPS's change
-    # "circle one of the numbers" → "choose one of the answers" (fact sheet §4.1).
+    # "circle one of the numbers" → "choose one of the answers" (docs/clinical-rules.md, "PCL-5").
     instructions=(
         "Below is a list of problems that people sometimes have in response to a very "
         "stressful experience. Please read each problem carefully and then choose one of the "
         "answers to indicate how much you have been bothered by that problem in the past "
         "month."
     ),
-    stem="In the past month, how much were you bothered by:",  # fact sheet §4.1
-    recall_period="1 month",  # Weathers 2013; VA (fact sheet §4.2)
-    # Items 1–20 in form order; texts from CamCOPS pcl5.xml / VA form (fact sheet
-    # §4.1), with CamCOPS's typos fixed: item 4 has its space, item 10 its "?".
-    # No item LOINC codes were found (fact sheet §7.1), so loinc is None.
+    stem="In the past month, how much were you bothered by:",  # Weathers 2013 (VA form)
+    recall_period="1 month",  # Weathers 2013; VA
+    # Items 1–20 in form order; texts from CamCOPS pcl5.xml / VA form, with
+    # CamCOPS's typos fixed: item 4 has its space, item 10 its "?". No item LOINC
+    # codes were found (docs/clinical-rules.md, "LOINC codes"), so loinc is None.
     items=(
         Item(
             1,
@@ -143,8 +144,8 @@ PCL5 = Instrument(
             "Irritable behavior, angry outbursts, or acting aggressively?",
             SEVERITY_OPTIONS,
         ),
-        # Item 16 (risk-taking/self-harm) is a symptom item only: no flag rule was
-        # found (fact sheet §0) and the Decisions table sets none, so no flag.
+        # Item 16 (risk-taking/self-harm) is a symptom item only: no published flag
+        # rule was found and the project sets none (docs/clinical-rules.md, "PCL-5").
         Item(
             16,
             "Taking too many risks or doing things that could cause you harm?",
@@ -155,38 +156,54 @@ PCL5 = Instrument(
         Item(19, "Having difficulty concentrating?", SEVERITY_OPTIONS),
         Item(20, "Trouble falling or staying asleep?", SEVERITY_OPTIONS),
     ),
-    # No official bands (fact sheet §4.3); the only line is the cut-off at 33
+    # No official bands (docs/clinical-rules.md, "PCL-5"); the only line is the cut-off at 33
     # (VA; CamCOPS tracker line), so two bands split there.
     bands=(
         Band("below_cutoff", "Below provisional cut-off", 0, 32),  # VA; CamCOPS line at 33
         Band("probable_ptsd", "Probable PTSD (provisional)", 33, 80),  # VA; CamCOPS; max 4×20
     ),
     subscales=(
-        Subscale("B", "Cluster B: intrusion", CLUSTER_B),  # DSM-5; fact sheet §4.2
-        Subscale("C", "Cluster C: avoidance", CLUSTER_C),  # DSM-5; fact sheet §4.2
-        Subscale("D", "Cluster D: negative cognitions and mood", CLUSTER_D),  # DSM-5; §4.2
-        Subscale("E", "Cluster E: arousal and reactivity", CLUSTER_E),  # DSM-5; §4.2
+        Subscale("B", "Cluster B: intrusion", CLUSTER_B),  # DSM-5
+        Subscale("C", "Cluster C: avoidance", CLUSTER_C),  # DSM-5
+        Subscale("D", "Cluster D: negative cognitions and mood", CLUSTER_D),  # DSM-5
+        Subscale("E", "Cluster E: arousal and reactivity", CLUSTER_E),  # DSM-5
     ),
     thresholds=Thresholds(
         cutoff=33,  # VA (31–33; 33 as the single value, as CamCOPS does)
         mcid=10,  # VA (10 points = clinically meaningful improvement)
         reliable_change=15,  # Marx 2022 (empirical PCL-5 RCI, sample 1)
-        remission_below=33,  # project convention (instruments.md Decisions): below cut-off
-        response_fall_fraction=0.5,  # project convention (instruments.md Decisions)
+        remission_below=33,  # project convention (docs/clinical-rules.md, "PCL-5"): below cut-off
+        response_fall_fraction=0.5,  # project convention (docs/clinical-rules.md, "PCL-5")
     ),
     codes=Codes(
-        panel="101697-1",  # LOINC (fact sheet §7.1; LOINC calls it "civilian version")
-        total="101698-9",  # LOINC (fact sheet §7.1)
-        answer_list=None,  # none found (fact sheet §4.1)
+        panel="101697-1",  # LOINC ("LOINC codes"; LOINC calls it "civilian version")
+        total="101698-9",  # LOINC (docs/clinical-rules.md, "LOINC codes")
+        answer_list=None,  # none found (docs/clinical-rules.md, "LOINC codes")
+        # LOINC display names (docs/fhir.md, "Observations").
+        panel_display="Post traumatic stress disorder checklist - civilian version DSM-5 [PCL-5]",
+        total_display="PTSD PCL-5 score [PCL-5]",
     ),
-    # Project convention (instruments.md Decisions): at most 2 of 20 items may be
-    # null; the total is then prorated round(sum × 20 / answered), halves up.
+    # Project convention (docs/clinical-rules.md, "Scoring conventions"): at most 2
+    # of 20 items may be null; the total is then prorated round(sum × 20 / answered),
+    # halves up.
     max_missing=2,
     flag_rules=(),  # none: item 16 has no flag rule (see the item above)
     provisional_rule=provisional_ptsd,  # Weathers 2013; CamCOPS pcl5.py ptsd()
-    # Licence: fact sheet §1 (CamCOPS pcl5.rst; VA National Center for PTSD).
+    # Licence: CamCOPS pcl5.rst; VA National Center for PTSD.
     licence=(
         "Public domain: a work of the US Government (VA National Center for PTSD); "
         "Weathers et al. 2013."
+    ),
+    # Invented patients only (tracker.demo, tracker.synth); not a clinical rule.
+    examples=Examples(
+        baseline=(50.0, 10.0),
+        floor=25,
+        noise=5.0,
+        item_weights=(1.2, 1.0, 0.7, 1.2, 1.0, 1.1, 1.1, 0.6, 1.0, 0.9)
+        + (1.1, 1.0, 1.1, 1.0, 0.8, 0.5, 1.2, 1.1, 1.2, 1.3),
+        share=0.3,
+        demo_every_weeks=2,
+        min_interval_days=25,  # a one-month recall period
+        course_strength=(0.7, 1.1),
     ),
 )

@@ -1,7 +1,8 @@
 """PHQ-9 (Patient Health Questionnaire-9), code ``phq9``, version ``1``.
 
-Sources: instruments.md "Decisions" (PHQ-9 table) and the fact sheet §2.1
-(item texts, options, LOINC codes) and §7.1 (LOINC).
+Sources: docs/clinical-rules.md, "PHQ-9" (item texts, options, bands,
+thresholds, flag and alert), "LOINC codes" and "Alerts"; the publications are
+listed under "Sources" there.
 """
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .base import (
+    AlertRule,
     Band,
     Codes,
+    Examples,
     FlagRule,
     Instrument,
     Item,
@@ -22,7 +25,7 @@ from .base import (
 __all__ = ["PHQ9", "major_depressive_syndrome"]
 
 # Options for items 1–9: values 0–3 (Kroenke 2001); labels and answer codes
-# from LOINC answer list LL358-3 (fact sheet §2.1, §7.1).
+# from LOINC answer list LL358-3 (docs/clinical-rules.md, "LOINC codes").
 FREQUENCY_OPTIONS: tuple[Option, ...] = (
     Option(0, "Not at all", "LA6568-5"),  # Kroenke 2001; LL358-3
     Option(1, "Several days", "LA6569-3"),  # Kroenke 2001; LL358-3
@@ -32,7 +35,7 @@ FREQUENCY_OPTIONS: tuple[Option, ...] = (
 
 # Unscored difficulty question ("item 10"): 0–3 as stored by CamCOPS; LOINC
 # list LL359-1 assigns no scores. The LA codes are NOT in label order
-# (Very = LA6575-0, Extremely = LA6574-3); that is correct (fact sheet §2.1).
+# (Very = LA6575-0, Extremely = LA6574-3); that is correct (docs/clinical-rules.md, "PHQ-9").
 DIFFICULTY_OPTIONS: tuple[Option, ...] = (
     Option(0, "Not difficult at all", "LA6572-7"),  # CamCOPS phq9.py q10; LL359-1
     Option(1, "Somewhat difficult", "LA6573-5"),  # CamCOPS phq9.py q10; LL359-1
@@ -56,7 +59,7 @@ def major_depressive_syndrome(answers: Sequence[int | None]) -> bool:
     >= 2 and item 9 at >= 1 (Kroenke 2001; CamCOPS ``is_mds()``). A skipped
     item never counts. This is the instrument's published algorithm, exposed
     as ``provisional_diagnosis``; it is not a diagnosis (the pad text also
-    requires impairment and clinician verification, fact sheet §2.2).
+    requires impairment and clinician verification; docs/clinical-rules.md, "PHQ-9").
     """
 
     def endorsed(number: int) -> bool:
@@ -73,14 +76,14 @@ PHQ9 = Instrument(
     code="phq9",
     name="PHQ-9",
     title="Patient Health Questionnaire-9",
-    version="1",  # project convention (instruments.md Decisions)
-    # Stem: CamCOPS phq9.xml `stem` (fact sheet §2.1).
+    version="1",  # project convention (docs/clinical-rules.md, "Project conventions")
+    # Stem: CamCOPS phq9.xml `stem` (docs/clinical-rules.md, "PHQ-9").
     stem=(
         "Over the last 2 weeks, how often have you been bothered by any of the following problems?"
     ),
-    recall_period="2 weeks",  # Kroenke 2001 (fact sheet §0)
-    # Items 1–9 in form order; texts from the fact sheet §2.1 table (CamCOPS
-    # phq9.xml); item LOINC codes from HL7/US-Core examples (§2.1, §7.1).
+    recall_period="2 weeks",  # Kroenke 2001
+    # Items 1–9 in form order; texts as in CamCOPS phq9.xml; item LOINC codes from
+    # the HL7/US Core examples (docs/clinical-rules.md, "PHQ-9" and "LOINC codes").
     items=(
         Item(1, "Little interest or pleasure in doing things", FREQUENCY_OPTIONS, "44250-9"),
         Item(2, "Feeling down, depressed, or hopeless", FREQUENCY_OPTIONS, "44255-8"),
@@ -113,7 +116,7 @@ PHQ9 = Instrument(
             FREQUENCY_OPTIONS,
             "44253-3",
         ),
-        # Fact sheet §2.1 table text (US Core/LOINC add ", or" — not used).
+        # CamCOPS/Kroenke 2001 text (US Core/LOINC add ", or" — not used).
         Item(
             9,
             "Thoughts that you would be better off dead or of hurting yourself in some way",
@@ -122,11 +125,11 @@ PHQ9 = Instrument(
         ),
     ),
     difficulty=Item(
-        10,  # printed as question 10 on the form (fact sheet §2.1); unscored
+        10,  # printed as question 10 on the form (Kroenke 2001); unscored
         "If you checked off any problems, how difficult have these problems made it for you "
         "to do your work, take care of things at home, or get along with other people?",
         DIFFICULTY_OPTIONS,
-        "69722-7",  # LOINC difficulty item (fact sheet §2.1, §7.1)
+        "69722-7",  # LOINC difficulty item (docs/clinical-rules.md, "LOINC codes")
     ),
     bands=(
         Band("minimal", "Minimal", 0, 4),  # Kroenke 2001
@@ -141,27 +144,61 @@ PHQ9 = Instrument(
     thresholds=Thresholds(
         cutoff=10,  # Kroenke 2001 (screen_positive: total >= 10)
         mcid=5,  # Löwe 2004
-        # Jacobson & Truax 1991: 1.96 × 5 × √(2 × (1 − .84)) = 5.54 → 6 (fact sheet §6.2)
+        # Jacobson & Truax 1991: 1.96 × 5 × √(2 × (1 − .84)) = 5.54 → 6
+        # (docs/clinical-rules.md, "Change statistics")
         reliable_change=6,
         remission_below=5,  # NCQA/HEDIS (post < 5)
         response_fall_fraction=0.5,  # NCQA/HEDIS (fall of at least 50 %)
     ),
     codes=Codes(
-        panel="44249-1",  # LOINC (fact sheet §7.1)
-        total="44261-6",  # LOINC (fact sheet §7.1)
-        answer_list="LL358-3",  # LOINC (fact sheet §2.1)
+        panel="44249-1",  # LOINC (docs/clinical-rules.md, "LOINC codes")
+        total="44261-6",  # LOINC (docs/clinical-rules.md, "LOINC codes")
+        answer_list="LL358-3",  # LOINC (docs/clinical-rules.md, "LOINC codes")
+        # LOINC display names (docs/fhir.md, "Observations").
+        panel_display="PHQ-9 quick depression assessment panel [Reported.PHQ]",
+        total_display="Patient Health Questionnaire 9 item (PHQ-9) total score [Reported]",
     ),
-    max_missing=0,  # project convention (instruments.md Decisions): every item required
+    max_missing=0,  # project convention (docs/clinical-rules.md, "Scoring conventions")
     flag_rules=(
-        # Common clinical convention (Greenspace, Blueprint, Mirah; fact sheet §2.3):
-        # item 9 >= 1 flags suicidal ideation and opens an alert.
-        FlagRule("suicidal_ideation", item=9, at_least=1),
+        # Common clinical convention (Greenspace, Blueprint, Mirah; docs/clinical-rules.md,
+        # "PHQ-9" and "Alerts"): item 9 >= 1 flags suicidal ideation, the patient sees
+        # crisis resources at once, and an alert is opened.
+        FlagRule(
+            "suicidal_ideation",
+            item=9,
+            at_least=1,
+            label="Item 9 endorsed",
+            crisis=True,
+            patient_text=(
+                "You told us you have had thoughts of being better off dead or of hurting yourself."
+            ),
+        ),
+    ),
+    alert_rules=(
+        # Priority: high when item 9 >= 2, routine when 1 (Simon 2013; docs/clinical-rules.md,
+        # "Alerts").
+        AlertRule(
+            "suicidal_ideation",
+            kind="suicidal_ideation",
+            label="Thoughts of self-harm (PHQ-9 item 9)",
+            priorities=((2, "high"),),
+            priority="routine",
+        ),
     ),
     provisional_rule=major_depressive_syndrome,  # Kroenke 2001; CamCOPS is_mds()
-    # Licence: fact sheet §1 (phqscreeners.com via CamCOPS; LOINC 44261-6 copyright).
+    # Licence: phqscreeners.com (via CamCOPS); LOINC 44261-6 copyright notice.
     licence=(
         "Public domain. Developed by Spitzer, Williams, Kroenke and colleagues with an "
         "educational grant from Pfizer Inc.; no permission required to reproduce, translate, "
         "display or distribute."
+    ),
+    # Invented patients only (tracker.demo, tracker.synth); not a clinical rule.
+    examples=Examples(
+        baseline=(18.5, 3.5),
+        floor=10,
+        noise=1.8,
+        # Sleep and energy are reported first; item 9 is answered by its flag rule.
+        item_weights=(1.2, 1.3, 1.4, 1.5, 1.0, 1.1, 1.0, 0.6, 0.0),
+        demo_every_weeks=1,
     ),
 )
