@@ -50,12 +50,19 @@ def run_check() -> CheckReport:
     if report.revision != report.head:
         return report
     query = select(
-        Response.id, Response.instrument, Response.answers, Response.total, Response.severity
+        Response.id,
+        Response.instrument,
+        Response.instrument_version,
+        Response.answers,
+        Response.total,
+        Response.severity,
     ).order_by(Response.id)
     for row in db.session.execute(query.execution_options(yield_per=BATCH)):
         report.responses_checked += 1
         try:
-            result = instruments.score(instruments.get(row.instrument), row.answers)
+            result = instruments.score(
+                instruments.get(row.instrument, row.instrument_version), row.answers
+            )
         except (KeyError, InvalidAnswers):
             report.mismatches.append(row.id)
             continue

@@ -1,10 +1,14 @@
-"""Safety alerts: the clinician's inbox of suicidality and reliable-deterioration flags."""
+"""Safety alerts: the clinician's inbox of flagged answers and reliable deteriorations.
+
+Which flag opens which alert is the instrument's ``alert_rules``.
+"""
 
 from __future__ import annotations
 
 import marshmallow as ma
 from flask_login import current_user, login_required
 
+from tracker import instruments
 from tracker.api.blueprint import ApiBlueprint
 from tracker.api.fields import Id, StrictSchema
 from tracker.api.pagination import PageArgs, page_schema
@@ -23,7 +27,7 @@ class AlertSchema(ma.Schema):
     id = Id()
     patient_id = Id()
     response_id = Id()
-    kind = ma.fields.String(metadata={"description": "suicidal_ideation | reliable_deterioration"})
+    kind = ma.fields.String(metadata={"description": " | ".join(instruments.alert_labels())})
     status = ma.fields.String()
     opened_at = ma.fields.Function(
         lambda alert: alert.created_at.isoformat(),

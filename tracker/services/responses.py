@@ -25,10 +25,6 @@ from tracker.models import Alert, Response, TreatmentSeries, User
 from tracker.models.types import utcnow
 from tracker.services.errors import Conflict, Invalid
 
-SUICIDAL_IDEATION = "suicidal_ideation"
-RELIABLE_DETERIORATION = "reliable_deterioration"
-
-
 # The refusals of this use case, under the names its callers know.
 SubmissionInvalid = Invalid
 SubmissionConflict = Conflict
@@ -42,29 +38,37 @@ class Submission:
     completed_at: datetime
     series_id: int | None = None
     difficulty: int | None = None
+    instrument_version: str | None = None  # None: the current version
 
     def fingerprint(self) -> str:
         """Tells a retried request from a different one under the same Idempotency-Key."""
-        canonical = json.dumps(
-            [
-                self.patient_id,
-                self.instrument,
-                self.answers,
-                self.completed_at.timestamp(),
-                self.series_id,
-                self.difficulty,
-            ],
-            separators=(",", ":"),
-        )
+        fields = [
+            self.patient_id,
+            self.instrument,
+            self.answers,
+            self.completed_at.timestamp(),
+            self.series_id,
+            self.difficulty,
+        ]
+        if self.instrument_version is not None:
+            fields.append(self.instrument_version)
+        canonical = json.dumps(fields, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _instrument(code: str) -> Instrument:
+def _instrument(code: str, version: str | None = None) -> Instrument:
     try:
-        return instruments.get(code)
+        instruments.get(code)
     except KeyError:
         raise SubmissionInvalid(
             {"instrument": [f"Must be one of: {', '.join(instruments.codes())}."]}
+        ) from None
+    try:
+        return instruments.get(code, version)
+    except KeyError:
+        known = ", ".join(i.version for i in instruments.versions(code))
+        raise SubmissionInvalid(
+            {"instrument_version": [f"{code} has versions {known}; not {version}."]}
         ) from None
 
 
@@ -129,12 +133,16 @@ def _scored_row(submission: Submission, instrument: Instrument, enterer: Enterer
 
 
 def _previous_total(row: Response) -> int | None:
-    """The patient's last final score of this instrument before this response."""
+    """The patient's last final score of this instrument (and version) before this response.
+
+    Another version may be scored on another scale, so its totals are not compared.
+    """
     return db.session.scalar(
         select(Response.total)
         .where(
             Response.patient_id == row.patient_id,
             Response.instrument == row.instrument,
+            Response.instrument_version == row.instrument_version,
             Response.status == "final",
             Response.id != row.id,
             Response.completed_at <= row.completed_at,
@@ -147,15 +155,17 @@ def _previous_total(row: Response) -> int | None:
 def _raise_alerts(
     row: Response, instrument: Instrument, already: frozenset[str] = frozenset()
 ) -> None:
-    """Thoughts of self-harm, or a reliable worsening, must reach a clinician.
+    """Flags with an alert rule (e.g. thoughts of self-harm), or a reliable worsening,
+    must reach a clinician. Which flag opens which alert is the instrument's
+    ``alert_rules`` (docs/clinical-rules.md, "Alerts").
 
     ``already``: kinds the superseded version raised, so a correction does not
     page the clinician twice for the same answers.
     """
-    kinds = [SUICIDAL_IDEATION] if SUICIDAL_IDEATION in row.flags else []
+    kinds = [kind for kind, _priority in instrument.alerts_for(row.answers, row.flags)]
     previous = _previous_total(row)
     if previous is not None and deterioration(instrument, previous, row.total):
-        kinds.append(RELIABLE_DETERIORATION)
+        kinds.append(instruments.RELIABLE_DETERIORATION)
     for kind in kinds:
         if kind in already:
             continue
@@ -217,7 +227,7 @@ def submit(
     (e.g. a FHIR QuestionnaireResponse.identifier) returns the first row with
     created=False. The database's unique constraints decide races, not a prior read.
     """
-    instrument = _instrument(submission.instrument)
+    instrument = _instrument(submission.instrument, submission.instrument_version)
     enterer = enterer_of(actor)
     fingerprint = submission.fingerprint()
     previous = _earlier_submission(enterer, idempotency_key, source_identifier, fingerprint)
@@ -274,7 +284,7 @@ def amend(
         series_id=None,
         difficulty=difficulty,
     )
-    instrument = _instrument(original.instrument)
+    instrument = _instrument(original.instrument, original.instrument_version)
     row = _scored_row(submission, instrument, enterer_of(actor))
     row.series_id = original.series_id
     row.supersedes_id = original.id

@@ -8,6 +8,7 @@ list endpoints: one event per patient and kind of data shown.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -30,10 +31,22 @@ from tracker.web.render import render_audited
 
 PAGE_SIZE = 50
 ALERT_LIMIT = 200
-ALERT_KINDS = {
-    "suicidal_ideation": "Thoughts of self-harm (PHQ-9 item 9)",
-    "reliable_deterioration": "Reliable deterioration",
-}
+
+
+class _AlertKinds(Mapping[str, str]):
+    """Alert kind → label, read from the registered instruments' alert rules on every use."""
+
+    def __getitem__(self, kind: str) -> str:
+        return instruments.alert_labels()[kind]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(instruments.alert_labels())
+
+    def __len__(self) -> int:
+        return len(instruments.alert_labels())
+
+
+ALERT_KINDS: Mapping[str, str] = _AlertKinds()
 
 
 @dataclass

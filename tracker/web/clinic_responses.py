@@ -33,7 +33,7 @@ def _stored(row: Response) -> dict[str, str]:
 
 
 def _page(row: Response, values: dict, errors: FormErrors, code: int = 200) -> tuple[str, int]:
-    instrument = instruments.get(row.instrument)
+    instrument = instruments.get(row.instrument, row.instrument_version)
     return (
         render_audited(
             "web/clinic/response.html",
@@ -60,7 +60,7 @@ def clinic_response(response_id: int) -> tuple[str, int]:
 def amend_response(response_id: int) -> HttpResponse | tuple[str, int]:
     """Store corrected answers as a new version; the reason is required and kept."""
     row = access.record_for(Response, response_id, "response", access.CARERS)
-    instrument = instruments.get(row.instrument)
+    instrument = instruments.get(row.instrument, row.instrument_version)
     errors = FormErrors()
     values, difficulty = answers(request.form, instrument, errors)
     reason = text(request.form, "reason", errors, required=True, max_length=1000)

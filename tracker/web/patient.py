@@ -17,7 +17,6 @@ from tracker.auth import access, audit
 from tracker.models import Response
 from tracker.models.types import utcnow
 from tracker.services import responses as service
-from tracker.services.responses import SUICIDAL_IDEATION
 from tracker.web import bp
 from tracker.web.charts import patient_charts
 from tracker.web.forms import FORM_KEY, FormErrors, answers, service_errors
@@ -25,7 +24,7 @@ from tracker.web.guards import patient_page
 from tracker.web.render import crisis_text, render_audited
 
 # Named like the API's trend routes ("instrument"), one converter for both.
-INSTRUMENT = f"<any({', '.join(instruments.codes())}):instrument>"
+INSTRUMENT = "<instrument:instrument>"  # any registered code (tracker.inputs)
 RESPONSE_ID = "<id:response_id>"
 
 
@@ -98,14 +97,15 @@ def questionnaire_submit(instrument: str) -> HttpResponse | tuple[str, int]:
 @bp.get(f"/me/responses/{RESPONSE_ID}")
 @patient_page
 def patient_response(response_id: int) -> str:
-    """The confirmation: crisis resources first when item 9 was answered above 0."""
+    """The confirmation: crisis resources first when a crisis flag was raised (PHQ-9 item 9)."""
     row = access.record_for(Response, response_id, "response")
     audit.record("read", resource_type="response", resource_id=row.id, patient_id=row.patient_id)
+    instrument = instruments.get(row.instrument, row.instrument_version)
     return render_audited(
         "web/patient/done.html",
         response=row,
-        instrument=instruments.get(row.instrument),
-        crisis=SUICIDAL_IDEATION in row.flags,
+        instrument=instrument,
+        crisis=instrument.crisis(row.flags),
         crisis_text=crisis_text(),
     )
 
