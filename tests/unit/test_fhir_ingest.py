@@ -110,6 +110,7 @@ def test_round_trip(
     parsed = parse(questionnaire_response_resource(r, BASE))
     assert parsed == ParsedResponse(
         instrument=instrument.code,
+        instrument_version=instrument.version,
         answers=answers,
         difficulty=difficulty,
         authored=local,

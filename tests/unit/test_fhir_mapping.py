@@ -123,7 +123,8 @@ def test_api_example_observation() -> None:
     }
     assert obs["interpretation"] == [{"text": "Moderate"}]
     assert obs["derivedFrom"] == [{"reference": "QuestionnaireResponse/901"}]
-    # fhir.md §1.2: a derived total carries no performer; nothing to note when not prorated.
+    # docs/fhir.md, "Observations": a derived total carries no performer; nothing to note
+    # when not prorated.
     assert "performer" not in obs
     assert "note" not in obs
     assert "valueInteger" not in obs and "valueString" not in obs
@@ -348,7 +349,8 @@ def test_phq9_difficulty_item_is_optional_and_unweighted() -> None:
         "LA6575-0",
         "LA6574-3",
     ]
-    # fhir.md §1.4: LL359-1 has no scores, so no ordinalValue.
+    # docs/fhir.md, "QuestionnaireResponse and Questionnaire": LL359-1 has no scores,
+    # so no ordinalValue.
     assert all("extension" not in a for a in difficulty["answerOption"])
 
 

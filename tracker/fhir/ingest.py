@@ -9,9 +9,11 @@ FHIR submission is scored exactly like a JSON one.
 
 Any JSON input — however malformed — ends in either a :class:`ParsedResponse`
 or :class:`FhirInvalid`, never another exception, so the endpoint can always
-answer 4xx with an OperationOutcome (fhir.md §3.4) instead of a 500.
+answer 4xx with an OperationOutcome (docs/fhir.md, "Validation") instead of a 500.
 
-References in comments ("fhir.md §1.7") point at /work/shared/reference/fhir.md.
+The Questionnaire may be any registered version of an instrument
+(``<base>/Questionnaire/<code>|<version>``); the answers are then read and
+scored against that version's items. Without ``|<version>`` it is the current one.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ _ROOT = "QuestionnaireResponse"
 _MAX_PATIENT_ID = 2_147_483_647  # our ids are 32-bit integers
 _MAX_IDENTIFIER_LEN = 255  # database column size of the stored external identifier
 
-# FHIR dateTime with a time part (R4 datatypes regex, fhir.md §7 item 5): seconds and
+# FHIR dateTime with a time part (R4 datatypes regex; docs/fhir.md, "Validation"): seconds and
 # an offset are required; ASCII digits only (re's \d would accept other scripts).
 _DATETIME = re.compile(
     r"(?P<y>[0-9]{4})-(?P<mo>[0-9]{2})-(?P<d>[0-9]{2})"
@@ -56,6 +58,7 @@ class ParsedResponse:
     """The submission values extracted from a QuestionnaireResponse (not yet scored)."""
 
     instrument: str
+    instrument_version: str  # the Questionnaire version answered (the current one if not given)
     answers: tuple[int | None, ...]  # item order; None = item absent (skipped)
     difficulty: int | None
     authored: datetime  # aware
@@ -117,17 +120,21 @@ def _parse_questionnaire(
     url, _, version = value.partition("|")
     for inst in instruments.all():
         if url == questionnaire_url(canonical_base, inst.code):
-            if "|" in value and version != inst.version:
-                issues.append(
-                    _error(
-                        "not-supported",
-                        f"{inst.name} version {_describe(version)} is not supported; "
-                        f"this server has version {inst.version}",
-                        where,
-                    )
+            if "|" not in value:
+                return inst
+            known = instruments.versions(inst.code)
+            for candidate in known:
+                if candidate.version == version:
+                    return candidate
+            issues.append(
+                _error(
+                    "not-supported",
+                    f"{inst.name} version {_describe(version)} is not supported; "
+                    f"this server has version {', '.join(i.version for i in known)}",
+                    where,
                 )
-                return None
-            return inst
+            )
+            return None
     known = ", ".join(questionnaire_url(canonical_base, c) for c in instruments.codes())
     issues.append(
         _error(
@@ -436,7 +443,7 @@ def parse_questionnaire_response(resource: object, canonical_base: str) -> Parse
     """Validate a QuestionnaireResponse against our Questionnaires and extract its values.
 
     Accepts only ``status: completed`` responses to one of our canonical
-    Questionnaires (optionally ``|<version>``, which must be ours), for
+    Questionnaires (optionally ``|<version>``, any version we have), for
     ``Patient/<id>``, with an ``authored`` time carrying an offset. Items are
     matched by linkId; each must have exactly one answer, a valueCoding of one
     of its answerOptions (system+code) or a valueInteger equal to an option
@@ -474,6 +481,7 @@ def parse_questionnaire_response(resource: object, canonical_base: str) -> Parse
         raise FhirInvalid(issues)
     return ParsedResponse(
         instrument=instrument.code,
+        instrument_version=instrument.version,
         answers=tuple(answers),
         difficulty=difficulty,
         authored=authored,

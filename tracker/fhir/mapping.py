@@ -5,7 +5,8 @@ the Bulk Data export and the tests all emit byte-for-byte the same resources
 from the same row, and so every profile/code decision can be checked in unit
 tests against the R4B models (see tests/fhir_checks.py).
 
-References in comments ("fhir.md §1.5") point at /work/shared/reference/fhir.md.
+References in comments (docs/fhir.md, "Observations") name a section of the
+repository's docs/fhir.md, whose "Sources" list the specifications.
 
 Versioning (project decision): a submission and its corrections form a chain
 of rows; FHIR sees one logical resource per chain, whose id is the chain id
@@ -22,7 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from tracker import instruments
-from tracker.instruments import Band, Instrument, Item, Option
+from tracker.instruments import LOINC, Band, Instrument, Item, Option
 
 __all__ = [
     "LOINC",
@@ -42,7 +43,6 @@ __all__ = [
     "fhir_status_questionnaire_response",
     "instant",
     "item_link_id",
-    "loinc_display",
     "meta",
     "observation_resource",
     "operation_outcome",
@@ -59,37 +59,25 @@ __all__ = [
 # Fixed URIs
 # --------------------------------------------------------------------------
 
-LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
-# fhir.md §0 item 1 / §1.1: the STU6+ profile, replacing us-core-observation-survey.
+# docs/fhir.md, "Observations": the STU6+ profile, replacing us-core-observation-survey.
 US_CORE_SCREENING_ASSESSMENT = (
     "http://hl7.org/fhir/us/core/StructureDefinition/us-core-observation-screening-assessment"
 )
-# fhir.md §1.7.
+# docs/fhir.md, "QuestionnaireResponse and Questionnaire".
 US_CORE_QUESTIONNAIRE_RESPONSE = (
     "http://hl7.org/fhir/us/core/StructureDefinition/us-core-questionnaireresponse"
 )
 US_CORE_PATIENT = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient"
-# fhir.md §2.2: weights as the R4-native ordinalValue, labels' numbers as optionPrefix.
+# docs/fhir.md, "QuestionnaireResponse and Questionnaire": weights as the R4-native
+# ordinalValue, labels' numbers as optionPrefix.
 ORDINAL_VALUE = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
 OPTION_PREFIX = "http://hl7.org/fhir/StructureDefinition/questionnaire-optionPrefix"
 DATA_ABSENT_REASON = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
 
-# LOINC display names (fhir.md §1.4; instruments.md §7.1). Item codes have no
-# display here: their LOINC names were not collected, and inventing one would
-# be worse than omitting the optional Coding.display.
-_LOINC_DISPLAY: dict[str, str] = {
-    "44249-1": "PHQ-9 quick depression assessment panel [Reported.PHQ]",
-    "44261-6": "Patient Health Questionnaire 9 item (PHQ-9) total score [Reported]",
-    "69737-5": "Generalized anxiety disorder 7 item (GAD-7)",
-    "70274-6": "Generalized anxiety disorder 7 item (GAD-7) total score [Reported.PHQ]",
-    "101697-1": "Post traumatic stress disorder checklist - civilian version DSM-5 [PCL-5]",
-    "101698-9": "PTSD PCL-5 score [PCL-5]",
-}
-
 # R4 value sets checked here because fhir.resources does not enforce
-# bindings (fhir.md §6.2, §7 item 9): a typo must fail in our code, not in an EHR.
+# bindings (docs/fhir.md, "Validation"): a typo must fail in our code, not in an EHR.
 _ISSUE_SEVERITIES = frozenset({"fatal", "error", "warning", "information"})
 _R4_ISSUE_TYPES = (
     "invalid structure required value invariant security login unknown expired forbidden "
@@ -149,7 +137,7 @@ class ResponseView:
 def instant(value: datetime) -> str:
     """ISO 8601 with offset; refuses naive datetimes.
 
-    FHIR dateTime/instant with a time SHALL carry a zone (fhir.md §7 item 5), and
+    FHIR dateTime/instant with a time SHALL carry a zone (docs/fhir.md, "Validation"), and
     ``isoformat()`` of a naive value silently produces invalid FHIR, so a naive
     value here is a bug upstream and must not reach an EHR.
     """
@@ -168,8 +156,9 @@ def meta(
 ) -> dict[str, Any]:
     """``Resource.meta`` from one row version.
 
-    ETag, Last-Modified and meta must come from the same row (fhir.md §3.5,
-    §7 item 6), so the endpoints derive their headers from this dict's inputs.
+    ETag, Last-Modified and meta must come from the same row (docs/fhir.md,
+    "Conditional reads and versions"), so the endpoints derive their headers
+    from this dict's inputs.
     """
     result: dict[str, Any] = {"versionId": str(version), "lastUpdated": instant(updated_at)}
     if profile:
@@ -177,17 +166,24 @@ def meta(
     return result
 
 
-def loinc_display(code: str) -> str | None:
-    """The LOINC display name we publish for ``code``, if we have one."""
-    return _LOINC_DISPLAY.get(code)
+def _panel_or_total_coding(
+    instrument: Instrument, code: str, display: str | None
+) -> dict[str, str]:
+    """A Coding in the instrument's code system (LOINC for ours); display from its ``Codes``.
 
-
-def _loinc_coding(code: str) -> dict[str, str]:
-    coding = {"system": LOINC, "code": code}
-    display = loinc_display(code)
+    Item codes have no display: their LOINC names were not collected, and
+    inventing one would be worse than omitting the optional Coding.display.
+    """
+    coding = {"system": instrument.codes.system, "code": code}
     if display:
         coding["display"] = display
     return coding
+
+
+def _total_coding(instrument: Instrument) -> dict[str, str]:
+    return _panel_or_total_coding(
+        instrument, instrument.codes.total, instrument.codes.total_display
+    )
 
 
 def _base(canonical_base: str) -> str:
@@ -211,7 +207,10 @@ def severity_system(canonical_base: str, code: str) -> str:
 
 
 def item_link_id(instrument: Instrument, item: Item) -> str:
-    """Stable linkId: "/<item LOINC>" as LHC-Forms/US Core do (fhir.md §2.2), else "<code>-<n>"."""
+    """Stable linkId: "/<item LOINC>" as LHC-Forms/US Core do, else "<code>-<n>".
+
+    docs/fhir.md, "QuestionnaireResponse and Questionnaire".
+    """
     return f"/{item.loinc}" if item.loinc else f"{instrument.code}-{item.number}"
 
 
@@ -222,7 +221,10 @@ def difficulty_link_id(instrument: Instrument) -> str | None:
 
 
 def total_link_id(instrument: Instrument) -> str:
-    """linkId of the read-only total item ("/44261-6" as in US Core, fhir.md §1.7, §2.2)."""
+    """linkId of the read-only total item: "/<total LOINC>", as in US Core.
+
+    docs/fhir.md, "QuestionnaireResponse and Questionnaire".
+    """
     return f"/{instrument.codes.total}"
 
 
@@ -234,9 +236,9 @@ def stem_link_id(instrument: Instrument) -> str:
 def answer_coding(instrument: Instrument, option: Option, canonical_base: str) -> dict[str, str]:
     """The Coding for one option; Questionnaire and QuestionnaireResponse share it.
 
-    LOINC LA code when there is one (fhir.md §1.4, §2.2); otherwise our own code
-    system with the stored value as code (no PCL-5 answer codes exist, fhir.md
-    §1.4), so a receiver still gets a system+code pair it can match exactly.
+    LOINC LA code when there is one (docs/fhir.md, "Observations"); otherwise our
+    own code system with the stored value as code (e.g. no PCL-5 answer codes
+    exist), so a receiver still gets a system+code pair it can match exactly.
     """
     if option.loinc:
         return {"system": LOINC, "code": option.loinc, "display": option.label}
@@ -262,7 +264,8 @@ def _band(instrument: Instrument, code: str) -> Band:
 
 
 def _instrument_for(r: ResponseView) -> Instrument:
-    inst = instruments.get(r.instrument)
+    # The version the answers were given in: an older row keeps its own items and options.
+    inst = instruments.get(r.instrument, r.instrument_version)
     if len(r.answers) != inst.item_count:
         raise ValueError(f"{inst.name}: expected {inst.item_count} answers, got {len(r.answers)}")
     return inst
@@ -283,7 +286,8 @@ def _check_row_status(r: ResponseView) -> None:
 def fhir_status_observation(r: ResponseView) -> str:
     """Observation.status: entered-in-error wins; a corrected head is "amended".
 
-    R4 ObservationStatus "amended" = modified after being final (fhir.md §1.2).
+    R4 ObservationStatus "amended" = modified after being final (docs/fhir.md,
+    "Observations").
     """
     _check_row_status(r)
     if r.status == "entered-in-error":
@@ -307,14 +311,14 @@ def fhir_status_questionnaire_response(r: ResponseView) -> str:
 def patient_resource(p: PatientView) -> dict[str, Any]:
     """Patient with our id, the EHR identifiers we hold, name and birth date.
 
-    EHRs find our patient by their own MRN (``Patient?identifier=``, fhir.md
-    §1.8), so every stored identifier is exposed. We store only a free-text
+    EHRs find our patient by their own MRN (``Patient?identifier=``, docs/fhir.md,
+    "Patient"), so every stored identifier is exposed. We store only a free-text
     display name and no gender, so US Core's mandatory elements are filled
     the way its Missing Data rules allow: ``name.text`` plus a data-absent-reason
     extension (constraint us-core-6) and ``gender: "unknown"``. US Core Patient
     also requires at least one identifier, so the profile is claimed only
     when the patient has one; claiming a profile we break would be worse
-    than not claiming it (meta.profile is a SHOULD, fhir.md §1.8).
+    than not claiming it (meta.profile is a SHOULD, docs/fhir.md, "Patient").
     """
     resource: dict[str, Any] = {
         "resourceType": "Patient",
@@ -371,7 +375,8 @@ def _answer_option(
 ) -> dict[str, Any]:
     entry: dict[str, Any] = {"valueCoding": answer_coding(instrument, option, canonical_base)}
     if scored:
-        # fhir.md §2.2: optionPrefix shows the number, ordinalValue carries the weight.
+        # optionPrefix shows the number, ordinalValue carries the weight
+        # (docs/fhir.md, "QuestionnaireResponse and Questionnaire").
         entry["extension"] = [
             {"url": OPTION_PREFIX, "valueString": str(option.value)},
             {"url": ORDINAL_VALUE, "valueDecimal": option.value},
@@ -384,7 +389,7 @@ def _question(
 ) -> dict[str, Any]:
     question: dict[str, Any] = {"linkId": item_link_id(instrument, item)}
     if item.loinc:
-        question["code"] = [{"system": LOINC, "code": item.loinc}]  # fhir.md §2.2
+        question["code"] = [{"system": LOINC, "code": item.loinc}]  # as US Core's example
     question.update(
         {
             "prefix": str(item.number),
@@ -401,11 +406,12 @@ def _question(
 
 
 def questionnaire_resource(instrument: Instrument, canonical_base: str) -> dict[str, Any]:
-    """The LOINC-coded Questionnaire for one instrument (fhir.md §2.2 variant).
+    """The LOINC-coded Questionnaire for one instrument.
 
     EHR form tools recognise LOINC item/answer codes and "/<LOINC>" linkIds
-    (fhir.md §2.2), so we follow US Core's phq-9-example shape rather than the
-    SDC example's private code system. No meta: the definition is versioned by
+    (docs/fhir.md, "QuestionnaireResponse and Questionnaire"), so we follow
+    US Core's phq-9-example shape rather than the SDC example's private code
+    system. No meta: the definition is versioned by
     ``version`` (the instrument version), not by a database row.
     """
     intro = " ".join(t for t in (instrument.instructions, instrument.stem) if t)
@@ -415,14 +421,14 @@ def questionnaire_resource(instrument: Instrument, canonical_base: str) -> dict[
     ]
     items += [_question(instrument, i, canonical_base, scored=True) for i in instrument.items]
     if instrument.difficulty is not None:
-        # LL359-1 assigns no scores (fhir.md §1.4): no ordinalValue, optional.
+        # The difficulty answers carry no scores (e.g. LOINC LL359-1): no ordinalValue, optional.
         items.append(_question(instrument, instrument.difficulty, canonical_base, scored=False))
     items.append(
         {
             "linkId": total_link_id(instrument),
-            "code": [_loinc_coding(instrument.codes.total)],
+            "code": [_total_coding(instrument)],
             "text": f"{instrument.name} total score",
-            "type": "decimal",  # as US Core's total item (fhir.md §2.2)
+            "type": "decimal",  # as US Core's total item
             "required": False,
             "readOnly": True,  # the server scores; a client's total is ignored on ingest
         }
@@ -438,7 +444,11 @@ def questionnaire_resource(instrument: Instrument, canonical_base: str) -> dict[
         "subjectType": ["Patient"],
         "description": _description(instrument),
         "copyright": instrument.licence,
-        "code": [_loinc_coding(instrument.codes.panel)],
+        "code": [
+            _panel_or_total_coding(
+                instrument, instrument.codes.panel, instrument.codes.panel_display
+            )
+        ],
         "item": items,
     }
 
@@ -460,12 +470,14 @@ def _answered_item(
 
 
 def questionnaire_response_resource(r: ResponseView, canonical_base: str) -> dict[str, Any]:
-    """US Core QuestionnaireResponse for the head of a chain (fhir.md §1.7).
+    """US Core QuestionnaireResponse for the head of a chain.
+
+    docs/fhir.md, "QuestionnaireResponse and Questionnaire".
 
     Skipped items are omitted rather than emitted without an answer: R4 allows
     either, omission is what form fillers send, and ingest reads an absent
     item as skipped, so the round trip is exact. Answers use valueCoding
-    (a must-support type, fhir.md §1.7) with the same system/code/display as
+    (a must-support type) with the same system/code/display as
     the Questionnaire's answerOptions; the total uses valueDecimal as in the
     US Core example.
     """
@@ -505,7 +517,7 @@ def questionnaire_response_resource(r: ResponseView, canonical_base: str) -> dic
         }
     )
     if r.source == "patient":
-        # Self-report: the patient authored it (Patient is an allowed author, fhir.md §1.7).
+        # Self-report: the patient authored it (Patient is an allowed author in US Core).
         # Clinician/import rows have no FHIR Practitioner to point at, so author is omitted.
         resource["author"] = {"reference": f"Patient/{r.patient_id}"}
     resource["item"] = items
@@ -522,7 +534,7 @@ def _skipped_count(r: ResponseView) -> int:
 
 
 def observation_resource(r: ResponseView, *, canonical_base: str | None = None) -> dict[str, Any]:
-    """US Core Screening Assessment Observation for a total score (fhir.md §1.5).
+    """US Core Screening Assessment Observation for a total score (docs/fhir.md, "Observations").
 
     Severity band → ``interpretation`` (not ``referenceRange``): interpretation
     is R4's "assessment made based on the result", which EHR result views show
@@ -543,16 +555,16 @@ def observation_resource(r: ResponseView, *, canonical_base: str | None = None) 
                 "display": band.label,
             }
         ]
-    total_code = _loinc_coding(inst.codes.total)
+    total_code = _total_coding(inst)
     resource: dict[str, Any] = {
         "resourceType": "Observation",
         "id": str(r.logical_id),
         "meta": meta(r.version, r.updated_at, US_CORE_SCREENING_ASSESSMENT),
         # entered-in-error keeps its value: R4 allows it and the reader sees what was retracted.
         "status": fhir_status_observation(r),
-        # category:survey is the one mandatory slice (fhir.md §1.2). The optional second
-        # category is left out: US Core calls it subjective and its own examples disagree
-        # (fhir.md §1.4, §7 item 12), so EHRs should search by code.
+        # category:survey is the one mandatory slice. The optional second category is
+        # left out: US Core calls it subjective and its own examples disagree, so EHRs
+        # should search by code (docs/fhir.md, "Observations").
         "category": [
             {"coding": [{"system": OBSERVATION_CATEGORY, "code": "survey", "display": "Survey"}]}
         ],
@@ -560,11 +572,12 @@ def observation_resource(r: ResponseView, *, canonical_base: str | None = None) 
         "subject": {"reference": f"Patient/{r.patient_id}"},
         "effectiveDateTime": instant(r.completed_at),  # when the patient completed the form
         "issued": instant(r.recorded_at),  # when we recorded/released the score
-        # valueQuantity, not valueInteger/valueString (fhir.md §1.3); UCUM for us-core-3.
+        # valueQuantity, not valueInteger/valueString (docs/fhir.md, "Observations");
+        # UCUM for us-core-3.
         "valueQuantity": {"value": r.total, "unit": "{score}", "system": UCUM, "code": "{score}"},
         "interpretation": [interpretation],
-        # No performer: a computed total "should not" carry one (fhir.md §1.2); provenance
-        # is derivedFrom the QuestionnaireResponse with the same id (fhir.md §1.5).
+        # No performer: a computed total "should not" carry one; provenance is
+        # derivedFrom the QuestionnaireResponse with the same id (docs/fhir.md, "Observations").
         "derivedFrom": [{"reference": f"QuestionnaireResponse/{r.logical_id}"}],
     }
     if r.prorated:
@@ -590,13 +603,13 @@ def observation_resource(r: ResponseView, *, canonical_base: str | None = None) 
 def operation_outcome(
     issues: Sequence[tuple[str, str, str] | tuple[str, str, str, str | None]],
 ) -> dict[str, Any]:
-    """OperationOutcome for an error response (fhir.md §3.4).
+    """OperationOutcome for an error response (docs/fhir.md, "Validation").
 
     Each issue is (severity, code, diagnostics) or (severity, code, diagnostics,
     expression) — the latter is what :class:`tracker.fhir.ingest.FhirInvalid`
     carries, so its ``issues`` can be passed straight through. Severity and
     code are checked against the R4 value sets because nothing downstream
-    would catch a typo (fhir.md §7 item 9).
+    would catch a typo (docs/fhir.md, "Validation").
     """
     if not issues:
         raise ValueError("an OperationOutcome needs at least one issue")

@@ -42,7 +42,6 @@ bp = Blueprint("fhir", __name__, url_prefix="/fhir")
 # Every error under /fhir, routing errors included, is an OperationOutcome.
 bp.record_once(lambda state: add_error_renderer(state.app, is_fhir_request, error_response))
 
-LOINC = "http://loinc.org"
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 CURSOR = "_cursor"  # server-private paging parameter (R4 search §3.1.1.5.5)
 
@@ -372,7 +371,7 @@ def _code_clause(values: Sequence[str], param: str) -> ColumnElement:
         matched = set()
         for token in search.parse_tokens(raw, param):
             for instrument in instruments.all():
-                system_ok = not token.system_given or token.system == LOINC
+                system_ok = not token.system_given or token.system == instrument.codes.system
                 code_ok = token.code is None or token.code == instrument.codes.total
                 if system_ok and code_ok:
                     matched.add(instrument.code)
@@ -394,15 +393,23 @@ def _category_clause(values: Sequence[str], param: str) -> ColumnElement:
 def _questionnaire_clause(values: Sequence[str], _param: str) -> ColumnElement:
     clauses = []
     for raw in values:
-        matched = set()
+        matched = []
         for url in raw.split(","):
             canonical, _, version = url.partition("|")
             for instrument in instruments.all():
-                if canonical == mapping.questionnaire_url(canonical_base(), instrument.code) and (
-                    not version or version == instrument.version
-                ):
-                    matched.add(instrument.code)
-        clauses.append(_instrument_clause(matched))
+                if canonical != mapping.questionnaire_url(canonical_base(), instrument.code):
+                    continue
+                if not version:
+                    matched.append(ResponseRow.instrument == instrument.code)
+                elif version in {i.version for i in instruments.versions(instrument.code)}:
+                    # Any registered version: the rows answered in that version.
+                    matched.append(
+                        and_(
+                            ResponseRow.instrument == instrument.code,
+                            ResponseRow.instrument_version == version,
+                        )
+                    )
+        clauses.append(or_(*matched) if matched else false())
     return and_(*clauses)
 
 
@@ -532,6 +539,7 @@ def create_questionnaire_response() -> Response:
     submission = service.Submission(
         patient_id=parsed.patient_id,
         instrument=parsed.instrument,
+        instrument_version=parsed.instrument_version,
         answers=list(parsed.answers),
         completed_at=parsed.authored,
         difficulty=parsed.difficulty,
