@@ -38,9 +38,10 @@ def create_app(overrides: dict | None = None) -> Flask:
         configure_engine(db.engine)
 
     extensions.limiter.init_app(app)
-    from tracker.inputs import DbIdConverter
+    from tracker.inputs import DbIdConverter, InstrumentConverter
 
     app.url_map.converters["id"] = DbIdConverter
+    app.url_map.converters["instrument"] = InstrumentConverter
 
     from tracker import (
         models,  # noqa: F401  (registers the tables)
@@ -60,6 +61,7 @@ def create_app(overrides: dict | None = None) -> Flask:
 
 
 def _register_api(app: Flask) -> None:
+    from tracker import instruments as instruments_module
     from tracker.api import (
         alerts,
         audit_events,
@@ -80,7 +82,7 @@ def _register_api(app: Flask) -> None:
         spec_kwargs={
             "info": {
                 "description": (
-                    "Scored PHQ-9, GAD-7 and PCL-5 responses over time. Errors are "
+                    f"Scored {instruments_module.names()} responses over time. Errors are "
                     "application/problem+json (RFC 9457). Cookie-authenticated writes "
                     "need the X-CSRF-Token header from GET /api/v1/auth/me."
                 )
@@ -88,9 +90,10 @@ def _register_api(app: Flask) -> None:
         },
     )
     from tracker.api.fields import id_parameter_schema
-    from tracker.inputs import DbIdConverter
+    from tracker.inputs import DbIdConverter, InstrumentConverter, instrument_parameter_schema
 
     openapi.register_converter(DbIdConverter, id_parameter_schema)
+    openapi.register_converter(InstrumentConverter, instrument_parameter_schema)
     for module in (
         auth,
         oauth,

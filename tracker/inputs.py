@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from werkzeug.routing import BaseConverter
+from werkzeug.routing import BaseConverter, ValidationError
+
+from tracker import instruments
 
 MAX_DB_INT = 2**31 - 1  # PostgreSQL integer; larger ids cannot exist
 # Instants outside this span are typing mistakes, and near years 1 and 9999 the
@@ -50,3 +52,24 @@ class DbIdConverter(BaseConverter):
 
     def to_url(self, value: object) -> str:
         return str(value)
+
+
+class InstrumentConverter(BaseConverter):
+    """Path instrument codes, checked against the registry when a request arrives.
+
+    Unlike ``any(phq9, gad7, pcl5)`` fixed at import time, an instrument
+    registered later (e.g. a test's throw-away one) is routed too; an unknown
+    code matches no rule, so it is a 404.
+    """
+
+    regex = r"[a-z][a-z0-9_]{0,31}"
+
+    def to_python(self, value: str) -> str:
+        if value not in instruments.codes():
+            raise ValidationError()
+        return value
+
+
+def instrument_parameter_schema(_converter: BaseConverter) -> dict:
+    """OpenAPI schema of an instrument path parameter: the codes registered at start-up."""
+    return {"type": "string", "enum": list(instruments.codes())}

@@ -30,8 +30,8 @@ class SubmissionSchema(StrictSchema):
     instrument = ma.fields.String(
         required=True,
         metadata={
-            "description": "phq9, gad7 or pcl5",
-            "example": "phq9",
+            "description": "Instrument code (GET /api/v1/instruments lists them)",
+            "example": instruments.codes()[0],
             "enum": list(instruments.codes()),
         },
     )
@@ -49,7 +49,11 @@ class SubmissionSchema(StrictSchema):
     difficulty = ma.fields.Raw(
         load_default=None,
         metadata={
-            "description": "PHQ-9 only: the unscored difficulty item, 0–3",
+            "description": (
+                "Only for an instrument with a difficulty question "
+                f"({', '.join(i.name for i in instruments.all() if i.difficulty)}): "
+                "the unscored difficulty item"
+            ),
             "type": "integer",
             "nullable": True,
         },
@@ -101,15 +105,25 @@ class ResponseSchema(ma.Schema):
     )
 
     def _severity(self, row: Response) -> dict:
-        band = next(b for b in instruments.get(row.instrument).bands if b.code == row.severity)
+        instrument = instruments.get(row.instrument, row.instrument_version)
+        band = next(b for b in instrument.bands if b.code == row.severity)
         return {"code": band.code, "label": band.label}
 
 
 ResponsePageSchema = page_schema(ResponseSchema, "ResponsePageSchema")
 
 
+def _known_instrument(code: str) -> None:
+    """Any registered code, checked when the request arrives (not at import)."""
+    if code not in instruments.codes():
+        raise ma.ValidationError(f"Must be one of: {', '.join(instruments.codes())}.")
+
+
 class ResponseListArgs(PageArgs):
-    instrument = ma.fields.String(validate=ma.validate.OneOf(instruments.codes()))
+    instrument = ma.fields.String(
+        validate=lambda code: _known_instrument(code),
+        metadata={"enum": list(instruments.codes())},
+    )
     since = Instant(metadata={"description": "completed_at ≥"})
     until = Instant(metadata={"description": "completed_at ≤"})
     status = ma.fields.String(validate=ma.validate.OneOf(STATUSES))
@@ -139,7 +153,11 @@ class IdempotencyHeader(ma.Schema):
 @blp.response(201, ResponseSchema)
 @blp.alt_response(200, schema=ResponseSchema, description="A repeat of an Idempotency-Key")
 def submit_response(data: dict, patient_id: int, key: str | None = None):  # type: ignore[no-untyped-def]
-    """Submit answers; the server scores them. Item 9 of PHQ-9 above 0 opens an alert."""
+    """Submit answers; the server scores them.
+
+    A flag with an alert rule (e.g. PHQ-9 item 9 above 0) opens an alert, as
+    does a reliable worsening since the previous score.
+    """
     patient = access.patient_for(patient_id)
     submission = service.Submission(patient_id=patient.id, **data)
     row, created = service.submit(submission, current_user, key)

@@ -25,7 +25,7 @@ from tracker.services.trends import load_trend
 
 blp = ApiBlueprint("trends", __name__, url_prefix="/api/v1", description="Trends")
 
-INSTRUMENT = f"<any({', '.join(instruments.codes())}):instrument>"
+INSTRUMENT = "<instrument:instrument>"  # any registered code (tracker.inputs)
 MAX_WINDOW_DAYS = 365
 
 
