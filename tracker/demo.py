@@ -1,8 +1,10 @@
 """A small synthetic clinic for demos and manual testing. Every person here is invented.
 
 Each demo patient has a score course per instrument: a few (week, total)
-key points, interpolated weekly with a little noise and turned into item
-answers that sum to the target. Add a patient by adding a DemoPatient.
+key points, interpolated with a little noise at the instrument's demo cadence
+(``Instrument.examples``) and turned into item answers that sum to the
+target. Add a patient by adding a DemoPatient. Nothing here knows an
+instrument's items: flagged items (e.g. PHQ-9 item 9) come from its flag rules.
 """
 
 from __future__ import annotations
@@ -43,8 +45,8 @@ class DemoSeries:
     session_days: tuple[int, ...] = ()  # days after the start
 
 
-# A ketamine induction: 6 infusions over about two weeks (fact sheet §8.1: Murrough 2013,
-# Phillips 2019, Feder 2021); maintenance: weekly, then individualised boosters.
+# A ketamine induction: 6 infusions over about two weeks (Murrough 2013, Phillips 2019,
+# Feder 2021); maintenance: weekly, then individualised boosters.
 INDUCTION_DAYS = (0, 2, 4, 7, 9, 11)
 
 
@@ -56,7 +58,7 @@ class DemoPatient:
     # instrument code -> [(week, total), ...]; interpolated between key points
     courses: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     login: str | None = None
-    item9_weeks: tuple[int, ...] = ()  # weeks where PHQ-9 item 9 is endorsed
+    flag_weeks: tuple[int, ...] = ()  # weeks where flagged items (PHQ-9 item 9) are endorsed
     series: tuple[DemoSeries, ...] = ()
 
 
@@ -71,7 +73,7 @@ PATIENTS = (
             "gad7": [(0, 15), (6, 9), (25, 6)],
         },
         login="avery@demo.tracker.test",
-        item9_weeks=(0, 1),
+        flag_weeks=(0, 1),
         series=(
             DemoSeries("Ketamine induction", "induction", 4, 6, INDUCTION_DAYS),
             DemoSeries("Maintenance", "maintenance", 10, 18, (0, 7, 21, 35, 56)),
@@ -126,14 +128,18 @@ def interpolate(points: list[tuple[int, int]], week: int) -> float:
 
 
 def answers_for_total(
-    rng: random.Random, instrument: Instrument, total: int, endorse_item9: bool = False
+    rng: random.Random, instrument: Instrument, total: int, endorse_flags: bool = False
 ) -> list[int]:
-    """Item answers that sum to total, spread at random (PHQ-9 item 9 only when asked)."""
+    """Item answers that sum to total, spread at random.
+
+    Items a flag rule watches (PHQ-9 item 9) are left at 0, or set to the
+    rule's threshold when ``endorse_flags``; the rest share the remainder.
+    """
     answers = [0] * instrument.item_count
     capacity = [item.max_value for item in instrument.items]
-    if instrument.code == "phq9":
-        answers[8] = 1 if endorse_item9 else 0
-        capacity[8] = 0
+    for rule in instrument.flag_rules:
+        answers[rule.item - 1] = rule.at_least if endorse_flags else 0
+        capacity[rule.item - 1] = 0
     remaining = max(0, min(total - sum(answers), sum(capacity)))
     while remaining:
         open_items = [i for i, cap in enumerate(capacity) if answers[i] < cap]
@@ -213,10 +219,11 @@ def load_demo(today: datetime | None = None) -> list[tuple[str, str, str]]:
         periods = [_series(patient, plan, start, clinician) for plan in spec.series]
         for code, points in spec.courses.items():
             instrument = instruments.get(code)
-            for week in range(0, WEEKS, 1 if code == "phq9" else 2):
+            every = instrument.examples.demo_every_weeks if instrument.examples else 1
+            for week in range(0, WEEKS, every):
                 target = round(interpolate(points, week) + rng.uniform(-1.5, 1.5))
                 target = max(instrument.min_score, min(instrument.max_score, target))
-                answers = answers_for_total(rng, instrument, target, week in spec.item9_weeks)
+                answers = answers_for_total(rng, instrument, target, week in spec.flag_weeks)
                 when = start + timedelta(weeks=week, hours=rng.randint(0, 8))
                 series_id = next(
                     (

@@ -14,17 +14,25 @@ skipped, as it would otherwise be most of the run. Planning and scoring
 
 The rows are what a submission would have written: answers scored by the
 real core (:func:`tracker.instruments.score`), ``version`` 1, ``updated_at =
-recorded_at``, an open ``suicidal_ideation`` alert for PHQ-9 item 9 above 0 and
-an open ``reliable_deterioration`` alert for a reliable worsening since the
-previous score (:func:`tracker.analysis.change.deterioration`). There is no
+recorded_at``, an open alert for every raised flag with an alert rule (e.g.
+``suicidal_ideation`` for PHQ-9 item 9 above 0) and an open
+``reliable_deterioration`` alert for a reliable worsening since the previous
+score (:func:`tracker.analysis.change.deterioration`). There is no
 audit event per row (nobody read or wrote a real record); one event records
 the run. No Idempotency-Key or request fingerprint either: nothing was retried.
 
-The clinical course follows the demo's (fact sheet §8.1: a ketamine induction
-of six infusions over about two weeks, then maintenance and boosters): about
+The clinical course follows the demo's (a ketamine induction of six infusions
+over about two weeks, then maintenance and boosters: Murrough 2013, Phillips
+2019, Feder 2021): about
 55 % of patients respond to the induction and their scores fall; the others
 stay roughly flat. Responders may relapse and get a booster; non-responders
 may get a second induction. Scores carry noise and a slow wobble.
+
+Which instruments a patient answers, how unwell they start and how their
+answers spread over the items is each instrument's ``examples``
+(:class:`tracker.instruments.Examples`); instruments without them are left
+out. Items a flag rule watches (PHQ-9 item 9) are answered apart from the
+rest: "flag-prone" patients endorse them when they are unwell.
 
 Deterministic: patient number *k* is drawn from its own ``random.Random`` seeded
 with (seed, k), so the same seed and end date give the same data however the
@@ -87,33 +95,20 @@ FOLLOW_UP_DAYS = 3 * 365  # the oldest patient enrolled three years before the e
 MIN_FOLLOW_UP_DAYS = 21  # even the newest patient has a baseline and an induction
 DROPOUT_SHARE = 0.2  # patients who stop answering before the end
 RESPONDER_SHARE = 0.55  # a fall of at least half after the induction
-GAD7_SHARE = 0.7
-PCL5_SHARE = 0.3
-SI_PRONE_SHARE = 0.2  # patients whose PHQ-9 item 9 is endorsed when they are unwell
+FLAG_PRONE_SHARE = 0.2  # patients who endorse flagged items (PHQ-9 item 9) when unwell
+FLAG_VALUE_WEIGHTS = (0.75, 0.2, 0.05)  # a flagged item's answer: its threshold, +1, +2
 MISSED_SHARE = 0.08  # questionnaires not filled in on a visit
-DIFFICULTY_SHARE = 0.7  # PHQ-9 responses that answer the unscored difficulty item
-PCL5_SKIP_SHARE = 0.03  # PCL-5 responses with one item skipped (prorated total)
+DIFFICULTY_SHARE = 0.7  # responses that answer an unscored difficulty item, where there is one
+SKIP_SHARE = 0.03  # responses with one item skipped where skips are allowed (prorated total)
 
 # A ketamine induction: 6 infusions over about two weeks (as in tracker.demo;
-# fact sheet §8.1: Murrough 2013, Phillips 2019, Feder 2021).
+# Murrough 2013, Phillips 2019, Feder 2021).
 INDUCTION_DAYS = (0, 2, 4, 7, 9, 11)
 CADENCES = (7, 14, 28)  # days between visits once the induction is over
 CADENCE_WEIGHTS = (0.6, 0.25, 0.15)
 DENSE_DAYS = 42  # visits stay weekly this long after an induction or booster starts
 
-# Per instrument: baseline mean and spread, noise (points), how strongly the
-# instrument follows the depression course, and typical item weights (which
-# symptoms a patient reports first; sleep and energy are common in PHQ-9).
-_BASELINE = {"phq9": (18.5, 3.5), "gad7": (13.0, 4.0), "pcl5": (50.0, 10.0)}
-_NOISE = {"phq9": 1.8, "gad7": 1.5, "pcl5": 5.0}
-_FLOOR = {"phq9": 10, "gad7": 5, "pcl5": 25}  # patients start at least this unwell
-_ITEM_WEIGHTS = {
-    "phq9": (1.2, 1.3, 1.4, 1.5, 1.0, 1.1, 1.0, 0.6),  # items 1–8; item 9 is separate
-    "gad7": (1.3, 1.2, 1.3, 1.1, 0.8, 1.0, 0.9),
-    "pcl5": (1.2, 1.0, 0.7, 1.2, 1.0, 1.1, 1.1, 0.6, 1.0, 0.9)
-    + (1.1, 1.0, 1.1, 1.0, 0.8, 0.5, 1.2, 1.1, 1.2, 1.3),
-}
-_PHQ9_ITEM9 = 8  # 0-based index of "thoughts that you would be better off dead…"
+# Per instrument (baseline, noise, item weights, share, …): Instrument.examples.
 
 
 def default_end() -> datetime:
@@ -196,17 +191,21 @@ class _Answerer:
 
     Draws points item by item with the profile's weights; above half the
     capacity it draws the missing points instead (inverse weights), so a
-    high total needs as few draws as a low one.
+    high total needs as few draws as a low one. Items a flag rule watches are
+    not drawn: :meth:`answers` returns the others, in item order.
     """
 
     def __init__(self, rng: random.Random, instrument: Instrument):
         self.rng = rng
         self.code = instrument.code
-        scored = instrument.items[:_PHQ9_ITEM9] if self.code == "phq9" else instrument.items
-        self.caps = [item.max_value for item in scored]
+        assert instrument.examples is not None  # only instruments with examples are planned
+        flagged = instrument.flagged_items
+        drawn = [i for i, item in enumerate(instrument.items) if item.number not in flagged]
+        self.caps = [instrument.items[i].max_value for i in drawn]
         self.capacity = sum(self.caps)
         self.indices = range(len(self.caps))
-        weights = [w * rng.lognormvariate(0, 0.35) for w in _ITEM_WEIGHTS[self.code]]
+        item_weights = instrument.examples.item_weights
+        weights = [item_weights[i] * rng.lognormvariate(0, 0.35) for i in drawn]
         self.up = _cumulative(weights)
         self.down = _cumulative([1 / w for w in weights])
 
@@ -226,6 +225,33 @@ class _Answerer:
             return self._draw(total, self.up)
         missing = self._draw(self.capacity - total, self.down)
         return [cap - m for cap, m in zip(self.caps, missing, strict=True)]
+
+
+# A flagged item is endorsed by flag-prone patients once their total is above
+# this share of the maximum (PHQ-9: 12 of 27), more often the higher it is, and
+# rarely by anyone above the second share (PHQ-9: 18 of 27).
+_UNWELL_FROM = 4 / 9
+_VERY_UNWELL = 2 / 3
+
+
+def _flag_answers(
+    rng: random.Random, instrument: Instrument, total: int, prone: bool
+) -> dict[int, int]:
+    """Answers to the items a flag rule watches, by 0-based index."""
+    values: dict[int, int] = {}
+    top = instrument.max_score
+    for rule in instrument.flag_rules:
+        item = instrument.item(rule.item)
+        value = 0
+        unwell = (total - _UNWELL_FROM * top) / ((1 - _UNWELL_FROM) * top)
+        if prone and unwell > 0 and rng.random() < 0.05 + 0.5 * unwell:
+            choices = [v for v in range(rule.at_least, item.max_value + 1) if v in item.values]
+            choices = choices[: len(FLAG_VALUE_WEIGHTS)]
+            value = rng.choices(choices, weights=FLAG_VALUE_WEIGHTS[: len(choices)])[0]
+        elif total >= _VERY_UNWELL * top and rng.random() < 0.01:
+            value = rule.at_least
+        values[rule.item - 1] = value
+    return values
 
 
 def _cumulative(weights: Sequence[float]) -> list[float]:
@@ -329,23 +355,25 @@ def plan_patient(seed: int, number: int, end: datetime) -> PatientPlan:
 
     # Which instruments, how often, how unwell at baseline, how strongly each follows the course.
     cadence = rng.choices(CADENCES, weights=CADENCE_WEIGHTS)[0]
-    codes = ["phq9"]
-    if rng.random() < GAD7_SHARE:
-        codes.append("gad7")
-    if rng.random() < PCL5_SHARE:
-        codes.append("pcl5")
-    profiles = {code: _Answerer(rng, instruments.get(code)) for code in codes}
+    planned = [
+        (inst, ex)
+        for inst in instruments.all()
+        if (ex := inst.examples) is not None and (ex.share >= 1 or rng.random() < ex.share)
+    ]
+    profiles = {inst.code: _Answerer(rng, inst) for inst, _ in planned}
     baselines = {}
-    for code in codes:
-        mean, spread = _BASELINE[code]
-        top = instruments.get(code).max_score
-        baselines[code] = min(top, max(_FLOOR[code], rng.gauss(mean, spread)))
-    strength = {code: rng.uniform(0.7, 1.1) if code != "phq9" else 1.0 for code in codes}
+    for inst, ex in planned:
+        mean, spread = ex.baseline
+        baselines[inst.code] = min(inst.max_score, max(ex.floor, rng.gauss(mean, spread)))
+    strength = {
+        inst.code: rng.uniform(*ex.course_strength) if ex.course_strength else 1.0
+        for inst, ex in planned
+    }
     wobble, period, phase = rng.uniform(0, 0.08), rng.uniform(60, 200), rng.uniform(0, 6.3)
-    si_prone = rng.random() < SI_PRONE_SHARE
+    flag_prone = rng.random() < FLAG_PRONE_SHARE
 
     responses: list[PlannedResponse] = []
-    last_pcl5 = -999.0
+    last_answered: dict[str, float] = {}
     day = 0.0
     while day <= last_day:
         visit = day_at(day, rng.uniform(8, 20))
@@ -353,35 +381,31 @@ def plan_patient(seed: int, number: int, end: datetime) -> PatientPlan:
             break
         illness = course.at(day) + wobble * math.sin(day / period * 2 * math.pi + phase)
         minutes = 0.0
-        for code in codes:
-            if code == "pcl5" and day - last_pcl5 < 25:  # a one-month recall period
-                continue
+        for inst, examples in planned:
+            code = inst.code
+            if day - last_answered.get(code, -math.inf) < examples.min_interval_days:
+                continue  # e.g. a one-month recall period
             if rng.random() < MISSED_SHARE:
                 continue
-            if code == "pcl5":
-                last_pcl5 = day
+            last_answered[code] = day
             completed = visit + timedelta(minutes=minutes)
             minutes += rng.uniform(2, 8)
             if completed >= end:
                 break
             level = baselines[code] * (1 - (1 - illness) * strength[code])
-            total = round(level + rng.gauss(0, _NOISE[code]))
-            answers: list[int | None]
+            total = round(level + rng.gauss(0, examples.noise))
+            flagged = _flag_answers(rng, inst, total, flag_prone)
+            drawn = iter(profiles[code].answers(total - sum(flagged.values())))
+            answers: list[int | None] = [
+                flagged[i] if i in flagged else next(drawn) for i in range(inst.item_count)
+            ]
             difficulty = None
-            if code == "phq9":
-                item9 = 0
-                unwell = (total - 12) / 15
-                if si_prone and unwell > 0 and rng.random() < 0.05 + 0.5 * unwell:
-                    item9 = rng.choices((1, 2, 3), weights=(0.75, 0.2, 0.05))[0]
-                elif total >= 18 and rng.random() < 0.01:
-                    item9 = 1
-                answers = [*profiles[code].answers(total - item9), item9]
-                if rng.random() < DIFFICULTY_SHARE:
-                    difficulty = max(0, min(3, round(total / 7 + rng.gauss(0, 0.6))))
-            else:
-                answers = list(profiles[code].answers(total))
-                if code == "pcl5" and rng.random() < PCL5_SKIP_SHARE:
-                    answers[rng.randrange(len(answers))] = None
+            if inst.difficulty is not None and rng.random() < DIFFICULTY_SHARE:
+                top = inst.difficulty.max_value
+                guess = round(total * (top + 1) / (inst.max_score + 1) + rng.gauss(0, 0.6))
+                difficulty = max(0, min(top, guess))
+            if inst.max_missing and rng.random() < SKIP_SHARE:
+                answers[rng.randrange(len(answers))] = None
             recorded = min(completed + timedelta(seconds=rng.uniform(30, 4 * 3600)), end)
             within = next(
                 (
@@ -461,7 +485,7 @@ class _Scorer:
         key = (code, answers)
         hit = self.cache.get(key)
         if hit is None:
-            if len(self.cache) >= SCORE_CACHE_LIMIT:  # PCL-5 answers rarely repeat
+            if len(self.cache) >= SCORE_CACHE_LIMIT:  # long instruments' answers rarely repeat
                 self.cache.clear()
             r = instruments.score(instruments.get(code), list(answers))
             hit = Scored(
@@ -724,7 +748,7 @@ def _write_chunk(
                 )
             )
             # The same alerts, in the same order, as services.responses._raise_alerts.
-            kinds = ["suicidal_ideation"] if "suicidal_ideation" in scored.flags else []
+            kinds = [kind for kind, _ in instrument.alerts_for(r.answers, scored.flags)]
             before = previous.get(code)
             # deterioration() decides; the cheap pre-check spares it the million easy calls.
             if (
@@ -732,7 +756,7 @@ def _write_chunk(
                 and total - before >= instrument.thresholds.reliable_change
                 and deterioration(instrument, before, total)
             ):
-                kinds.append("reliable_deterioration")
+                kinds.append(instruments.RELIABLE_DETERIORATION)
             previous[code] = total
             alerts.extend((patient_id, response_id, kind, "open", r.recorded_at) for kind in kinds)
     for table, rows in zip(
