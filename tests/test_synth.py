@@ -146,10 +146,11 @@ def test_synth_writes_what_submissions_would(app: Flask) -> None:
         expected = set()
         previous: dict[tuple[int, str], int] = {}
         for row in sorted(rows, key=lambda r: (r.completed_at, r.id)):
-            if "suicidal_ideation" in row.flags:
-                expected.add((row.id, "suicidal_ideation"))
+            instrument = instruments.get(row.instrument, row.instrument_version)
+            # The instrument's alert rules: for PHQ-9, item 9 >= 1 opens suicidal_ideation.
+            for kind, _priority in instrument.alerts_for(row.answers, row.flags):
+                expected.add((row.id, kind))
             before = previous.get((row.patient_id, row.instrument))
-            instrument = instruments.get(row.instrument)
             if before is not None and deterioration(instrument, before, row.total):
                 expected.add((row.id, "reliable_deterioration"))
             previous[(row.patient_id, row.instrument)] = row.total
