@@ -1,8 +1,8 @@
 """Shared plumbing for the benchmark scripts (not a test module, not part of the app).
 
 Each script measures one thing on SQLite or on a throwaway PostgreSQL 15 that
-it starts itself (stack.md recipe B: initdb and pg_ctl as the ``postgres``
-user when run as root) and stops when it is done. Synthetic databases are
+it starts itself (``initdb`` and ``pg_ctl``, run as the ``postgres`` user
+through ``runuser`` when run as root) and stops when it is done. Synthetic databases are
 built once with ``tracker.synth`` and cached under ``/tmp/tracker-bench``
 (keyed by size, seed, end date and a hash of the migrations and the
 generator), because building a million rows takes minutes; every run works
@@ -132,7 +132,7 @@ def write_results(name: str, backend: str, figures: dict[str, Any]) -> Path:
 
 
 # --------------------------------------------------------------------------
-# A throwaway PostgreSQL 15 (stack.md recipe B)
+# A throwaway PostgreSQL 15 (initdb + pg_ctl, as the postgres user when root)
 # --------------------------------------------------------------------------
 
 
@@ -152,7 +152,7 @@ def _as_postgres(*command: str) -> subprocess.CompletedProcess:
 class Postgres:
     """A PostgreSQL server on a cached data directory, started and stopped by one script.
 
-    Started as recipe B does (``-F``: no fsync, it is a throwaway), which
+    Started with ``-F`` (no fsync: it is a throwaway), which
     flatters absolute write figures; ratios against the insert baseline,
     measured on the same server, are not affected.
     """

@@ -1,11 +1,11 @@
 """Reusable FHIR checks for tests: ``assert_valid(resource)``.
 
 fhir.resources checks structure and datatypes but no bindings or profiles
-(fhir.md §6.2, §7 item 9), so this module adds, on top of the R4B model:
+(docs/fhir.md, "Validation"), so this module adds, on top of the R4B model:
 
 * explicit asserts on the coded elements an EHR branches on (statuses,
   Bundle type, issue severity/code, gender), against the R4 value sets;
-* the US Core Observation rules of fhir.md §6.3 (fhirpathpy);
+* the US Core Observation rules of docs/fhir.md, "Validation" (fhirpathpy);
 * the mandatory elements of a US Core profile whenever ``meta.profile``
   claims one (QuestionnaireResponse, Patient), since claiming a profile
   we break is worse than not claiming it.
@@ -22,7 +22,7 @@ from typing import Any
 
 __all__ = ["assert_valid", "US_CORE_OBSERVATION_RULES"]
 
-# resourceType → R4B module (fhir.md §6.1: never the default R5 import).
+# resourceType → R4B module, never the default R5 import (docs/fhir.md, "Validation").
 _MODELS: dict[str, str] = {
     "Observation": "observation",
     "QuestionnaireResponse": "questionnaireresponse",
@@ -56,7 +56,7 @@ _ISSUE_TYPE = {
 _GENDER = {"male", "female", "other", "unknown"}
 _CAPABILITY_KIND = {"instance", "capability", "requirements"}
 
-# fhir.md §6.3, verbatim: US Core screening-assessment invariants.
+# US Core screening-assessment invariants (docs/fhir.md, "Validation").
 US_CORE_OBSERVATION_RULES: dict[str, str] = {
     "category:survey": (
         "category.coding.where(system='http://terminology.hl7.org/CodeSystem/"
@@ -132,7 +132,8 @@ def _check_observation(resource: dict[str, Any]) -> None:
     failed = [
         name
         for name, expression in US_CORE_OBSERVATION_RULES.items()
-        # models["r4"] is needed for the value[x]/effective[x] choice types (fhir.md §6.3).
+        # models["r4"] is needed for the value[x]/effective[x] choice types
+        # (docs/fhir.md, "Validation").
         if evaluate(resource, expression, {}, models["r4"]) != [True]
     ]
     _check(resource, not failed, f"US Core rules failed: {failed}")
@@ -141,7 +142,8 @@ def _check_observation(resource: dict[str, Any]) -> None:
 def _check_questionnaire_response(resource: dict[str, Any]) -> None:
     _in(resource, "status", resource.get("status"), _QR_STATUS)
     if _US_CORE + "us-core-questionnaireresponse" in _profiles(resource):
-        # fhir.md §1.7: questionnaire, status, subject, authored are mandatory.
+        # questionnaire, status, subject, authored are mandatory
+        # (docs/fhir.md, "QuestionnaireResponse and Questionnaire").
         for field in ("questionnaire", "subject", "authored"):
             _check(resource, field in resource, f"US Core QR requires {field}")
         reference = (resource.get("subject") or {}).get("reference", "")

@@ -14,7 +14,7 @@ from tracker.extensions import db
 from tracker.models import AuditEvent, CareTeamMember, Patient
 
 PASSWORD = "correct horse battery staple"
-PHQ9_EXAMPLE = [2, 1, 3, 0, 1, 2, 1, 0, 1]  # API.md worked example: total 11
+PHQ9_EXAMPLE = [2, 1, 3, 0, 1, 2, 1, 0, 1]  # docs/api.md, "Responses": the worked example, total 11
 COMPLETED_AT = "2026-03-01T09:30:00+00:00"
 
 

@@ -46,7 +46,7 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         # argon2id cost; tests lower it so the suite stays fast.
         "PASSWORD_HASH_TIME_COST": 3,
         "PASSWORD_HASH_MEMORY_COST": 65536,
-        # Future tolerance for completed_at (API.md: 5 minutes).
+        # Future tolerance for completed_at (docs/api.md, "Responses": 5 minutes).
         "COMPLETED_AT_MAX_FUTURE_SECONDS": 300,
         "API_TITLE": "tracker",
         "API_VERSION": "v1",

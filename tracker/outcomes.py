@@ -1,6 +1,6 @@
 """Clinic-level outcomes: what share of our ketamine (or TMS …) series respond.
 
-Implements API.md "Outcomes (clinic level)". Each series' baseline and post
+Implements docs/api.md, "Outcomes". Each series' baseline and post
 score are chosen exactly as :mod:`tracker.analysis.trends` chooses them (same
 windows, edges included, same tie-breaks), and judged by the same integer
 rules as :func:`tracker.analysis.change.compare` with the instrument's own
@@ -62,7 +62,7 @@ from tracker.models.types import UTCDateTime
 
 __all__ = ["MEAN_PLACES", "RATE_PLACES", "Figures", "Outcomes", "clinic_outcomes"]
 
-MEAN_PLACES = 1  # mean_baseline, mean_post, mean_change: one decimal, as API.md's example
+MEAN_PLACES = 1  # mean_baseline, mean_post, mean_change: one decimal (docs/api.md, "Outcomes")
 RATE_PLACES = 3  # rates: 0.523, so one series still shows in a clinic of a few hundred
 
 
@@ -73,7 +73,7 @@ RATE_PLACES = 3  # rates: 0.523, so one series still shows in a clinic of a few 
 
 @dataclass(frozen=True, slots=True)
 class Figures:
-    """The outcome figures of one set of series (API.md field names).
+    """The outcome figures of one set of series (field names of docs/api.md, "Outcomes").
 
     Means and rates are over the evaluable series (baseline AND post found);
     each is None when its denominator is 0, so "no data" never reads as 0 %.

@@ -128,7 +128,7 @@ def test_clinician_and_admin_figures_by_hand(world):
         "reliable_improvement_rate": 1.0,
         "reliable_deterioration_rate": 0.0,
     }
-    assert list(body) == ["instrument", *FIGURES]  # API.md's order
+    assert list(body) == ["instrument", *FIGURES]  # the order of docs/api.md, "Outcomes"
     # B: 10→17, +7 ≥ 6 is a reliable deterioration.
     assert figures(outcomes(b)) == {
         "series": 1,

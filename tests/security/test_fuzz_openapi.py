@@ -48,8 +48,8 @@ REAL_IDS = {
 
 # Known false positives, excluded on purpose:
 # - response_headers_conformance: flask-smorest documents X-Pagination as an object header but
-#   would send a JSON string (stack.md, ST108); it is the only documented response header.
-# - positive_data_acceptance (ST202) as is: some 422s come from rules no OpenAPI schema can
+#   would send a JSON string; it is the only documented response header.
+# - positive_data_acceptance as is: some 422s come from rules no OpenAPI schema can
 #   state. It runs instead as documented_rules_only below, which forgives exactly those.
 EXCLUDED_CHECKS = [response_headers_conformance, positive_data_acceptance]
 

@@ -1,10 +1,10 @@
 """Hand-worked tests for tracker.analysis.change (baseline → post verdicts).
 
-Every expected value is worked out by hand in a comment from instruments.md
-"Decisions" (thresholds: PHQ-9 cut-off 10, MCID 5, RC 6, remission < 5;
-GAD-7 cut-off 10, MCID 4, RC 6, remission < 5; PCL-5 cut-off 33, MCID 10,
-RC 15, remission < 33; response = post ≤ 50 % of baseline), so a wrong rule
-in the code makes a test fail.
+Every expected value is worked out by hand in a comment from the rules of
+docs/clinical-rules.md, "Change statistics" (thresholds: PHQ-9 cut-off 10,
+MCID 5, RC 6, remission < 5; GAD-7 cut-off 10, MCID 4, RC 6, remission < 5;
+PCL-5 cut-off 33, MCID 10, RC 15, remission < 33; response = post ≤ 50 % of
+baseline), so a wrong rule in the code makes a test fail.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Hand-worked tests for tracker.analysis.trends (baseline/post windows, outcomes, latest).
 
-Windows are API.md "Trends": baseline = the latest point in
+Windows are docs/clinical-rules.md, "Baseline and post windows": baseline = the latest point in
 [started_at − 30 days, started_at], post = the earliest point in
 [ended_at, ended_at + 30 days], both ends inclusive. Thresholds (PHQ-9:
 cut-off 10, MCID 5, RC 6, remission < 5; response = post ≤ 50 % of baseline)
-are instruments.md "Decisions". Every expected value is worked out by hand in
+are docs/clinical-rules.md, "Change statistics". Every expected value is worked out by hand in
 a comment. All datetimes are timezone-aware.
 """
 
@@ -62,7 +62,7 @@ def only_series(points: list[Point], period: SeriesPeriod | None = None) -> Seri
 
 
 def assert_no_verdict(outcome: SeriesOutcome) -> None:
-    """Every derived field is None (API.md: baseline or post missing)."""
+    """Every derived field is None (docs/api.md, "Trends": baseline or post missing)."""
     assert outcome.change is None
     assert outcome.percent_change is None
     assert outcome.response is None
@@ -73,7 +73,7 @@ def assert_no_verdict(outcome: SeriesOutcome) -> None:
 
 
 # --------------------------------------------------------------------------
-# The API.md example
+# The worked example of docs/api.md, "Trends"
 # --------------------------------------------------------------------------
 
 
@@ -509,7 +509,7 @@ def test_inputs_not_mutated_and_results_frozen() -> None:
 
 
 # --------------------------------------------------------------------------
-# Property: analyse agrees with a brute-force reading of API.md
+# Property: analyse agrees with a brute-force reading of docs/api.md, "Trends"
 # --------------------------------------------------------------------------
 
 ORIGIN = datetime(2026, 1, 1, tzinfo=UTC)

@@ -239,7 +239,7 @@ def test_returned_datetimes_are_aware_utc(value: str) -> None:
 
 
 def test_space_for_plus_is_repaired() -> None:
-    # "+" decoded as a space by form/query decoding (fhir.md §7.1).
+    # "+" decoded as a space by form/query decoding (docs/fhir.md, "Known pitfalls", item 1).
     plus = parse_date("ge2024-05-01T10:00:00+05:30", "date")
     assert plus == DateRange(utc(2024, 5, 1, 4, 30), None)
     assert parse_date("ge2024-05-01T10:00:00 05:30", "date") == plus

@@ -26,7 +26,10 @@ END = "2026-01-24T08:00:00+00:00"
 
 
 def arrange_outcome(world) -> dict:  # type: ignore[no-untyped-def]
-    """Through the API: an induction with baseline 19 and post 7 (API.md's worked vignette)."""
+    """Through the API: an induction with baseline 19 and post 7.
+
+    The worked example of docs/api.md, "Trends".
+    """
     api = login(world.app, "clinician.a@example.test")
     series = api.post(
         f"/api/v1/patients/{world.patient_1}/series",

@@ -3,7 +3,8 @@
 Standard library and :mod:`tracker.instruments` only (no Flask, no database,
 no clock), so the API, the alerts and the clinic outcomes can all call it and
 the tests need nothing but data. Every threshold comes from the instrument
-definition; see instruments.md "Decisions" and API.md "Trends".
+definition; see docs/clinical-rules.md, "Change statistics" and
+docs/api.md, "Trends".
 """
 
 from __future__ import annotations

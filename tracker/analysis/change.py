@@ -1,10 +1,10 @@
-"""Comparing two totals of one instrument: the change verdicts of API.md "Trends".
+"""Comparing two totals of one instrument: the verdicts of docs/api.md, "Trends".
 
 Pure: standard library and :mod:`tracker.instruments` only (no I/O, no clock,
 no framework), so the JSON API, the SVG chart, the clinic outcomes and the
 alerts all judge a change by the same rules.
 
-The rules are instruments.md "Decisions", "Common to all instruments". Every
+The rules are docs/clinical-rules.md, "Change statistics". Every
 number they need (cut-off, MCID, reliable change, remission, response
 fraction) is read from the instrument's :class:`~tracker.instruments.Thresholds`;
 nothing is hard-coded here. For all three instruments a LOWER score is better.
@@ -28,7 +28,7 @@ class ChangeVerdict:
     """Every verdict on one baseline → post pair, as shown per series in a trend.
 
     ``percent_change`` and ``response`` are None when the baseline is 0: a
-    relative fall from nothing is undefined (API.md "Trends").
+    relative fall from nothing is undefined (docs/api.md, "Trends").
     """
 
     change: int
@@ -44,8 +44,8 @@ def classify(change: int, threshold: int) -> Direction:
     """Name the direction of ``change`` against a points ``threshold``.
 
     A change must reach the threshold in full (``<= -threshold`` or
-    ``>= +threshold``) to count, as instruments.md "Decisions" states for both
-    reliable and meaningful change; anything smaller is ``unchanged``.
+    ``>= +threshold``) to count, as docs/clinical-rules.md, "Change statistics"
+    states for both reliable and meaningful change; anything smaller is ``unchanged``.
     """
     if threshold <= 0:
         # A zero threshold would make "no change" both improved and deteriorated.

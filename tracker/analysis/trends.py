@@ -1,6 +1,7 @@
 """One patient's scores on one instrument over time, judged per treatment series.
 
-Implements API.md "Trends": the points, each series' baseline and post score
+Implements docs/api.md, "Trends" (rules: docs/clinical-rules.md, "Baseline and
+post windows" and "Change statistics"): the points, each series' baseline and post score
 and the change verdicts between them (from :func:`tracker.analysis.change.compare`),
 and the latest score. Pure: standard library and :mod:`tracker.instruments`
 only, no I/O and no clock, so the JSON endpoint, the SVG chart and the clinic
@@ -35,7 +36,7 @@ __all__ = [
     "find_post",
 ]
 
-DEFAULT_WINDOW = timedelta(days=30)  # API.md "Trends": baseline/post_window_days default
+DEFAULT_WINDOW = timedelta(days=30)  # docs/api.md, "Trends": the windows' default
 
 
 # --------------------------------------------------------------------------
@@ -78,7 +79,7 @@ class SeriesPeriod:
         if self.ended_at is not None:
             _require_aware(self.ended_at, "ended_at")
             if self.ended_at < self.started_at:
-                # API.md answers 422 for this; reaching here is a bug upstream.
+                # The API answers 422 for this; reaching here is a bug upstream.
                 raise ValueError("ended_at is before started_at")
 
 
@@ -98,7 +99,7 @@ class Anchor:
 
 @dataclass(frozen=True, slots=True)
 class SeriesOutcome:
-    """One series with its baseline, post and verdicts (API.md "Trends").
+    """One series with its baseline, post and verdicts (docs/api.md, "Trends").
 
     ``baseline`` and ``post`` are shown whenever found; every derived field
     (``change`` … ``clinically_significant``) is None unless BOTH were found,
@@ -295,8 +296,9 @@ def _anchor(point: Point) -> Anchor:
 
 
 def _require_aware(value: datetime, name: str) -> None:
-    """Refuse naive datetimes: API.md requires offsets, and comparing a naive
-    wall-clock time with an instant would silently shift a window edge."""
+    """Refuse naive datetimes: the API requires offsets (docs/api.md, "Conventions"),
+    and comparing a naive wall-clock time with an instant would silently shift a
+    window edge."""
     if not isinstance(value, datetime) or value.utcoffset() is None:
         raise ValueError(f"{name} must be a timezone-aware datetime, not {value!r}")
 

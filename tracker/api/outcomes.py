@@ -98,7 +98,7 @@ class _MonthSchema(ma.Schema):
 
 
 # Bases listed figures-first: marshmallow emits the LAST base's fields first, so the JSON
-# reads {"instrument": …, "series": …} and {"month": …, "series": …} as in API.md.
+# reads {"instrument": …, "series": …} and {"month": …, "series": …} as in docs/api.md, "Outcomes".
 class MonthFiguresSchema(FiguresSchema, _MonthSchema):
     """The figures of the series started in one UTC calendar month."""
 

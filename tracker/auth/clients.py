@@ -15,7 +15,7 @@ from tracker.extensions import db
 from tracker.models import AccessToken, ApiClient, UsedAssertion
 from tracker.models.types import utcnow
 
-TOKEN_LIFETIME = timedelta(seconds=300)  # API.md: access tokens expire after 300 s
+TOKEN_LIFETIME = timedelta(seconds=300)  # docs/fhir.md, "SMART Backend Services": 300 s
 
 
 def digest(secret: str) -> str:

@@ -129,7 +129,8 @@ def capability_statement(fhir_base: str, token_url: str) -> dict:
                     ],
                     "description": "SMART Backend Services (private_key_jwt RS384/ES384) or "
                     "client_secret; system scopes; 300-second bearer tokens.",
-                    # fhirclient reads only this deprecated discovery route (fhir.md §6.4).
+                    # fhirclient reads only this deprecated discovery route
+                    # (docs/fhir.md, "SMART Backend Services").
                     "extension": [
                         {
                             "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",

@@ -6,7 +6,7 @@ a search the same way, and every rule here can be checked without a server.
 
 Everything follows the R4 search page, https://hl7.org/fhir/R4/search.html
 (cited below by its anchors, e.g. ``search.html#date``), as summarised in
-the shared reference fhir.md §3.2-§3.4 and §7. Two kinds of failure exist and
+docs/fhir.md, "Search and paging". Two kinds of failure exist and
 they are kept apart on purpose (search.html#errors):
 
 * a value that is syntactically wrong (``date=2024-13-01``) raises
@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 IssueCode = Literal["invalid", "not-supported", "value"]
-"""The OperationOutcome.issue.code values a search error can carry (fhir.md §3.4)."""
+"""The OperationOutcome.issue.code values a search error can carry (docs/fhir.md, "Errors")."""
 
 MAX_DB_ID = 2_147_483_647
 """Largest primary key our tables can hold (a signed 32-bit INTEGER column).
@@ -137,7 +137,7 @@ class DateRange:
 # R4 search.html#prefix. "If no prefix is present, the prefix eq is assumed."
 _SUPPORTED_PREFIXES = frozenset({"eq", "ne", "gt", "ge", "lt", "le"})
 # sa/eb ("starts after"/"ends before") and ap ("approximately", which needs the
-# clock) are defined by R4 but deliberately not implemented (fhir.md §7.5):
+# clock) are defined by R4 but deliberately not implemented (docs/fhir.md, "Search and paging"):
 # they are rejected explicitly rather than silently read as eq.
 _UNSUPPORTED_PREFIXES = frozenset({"sa", "eb", "ap"})
 
@@ -157,9 +157,10 @@ _DATE_RE = re.compile(
 )
 
 # An unencoded "+" in a query string is decoded as a space, so
-# "T10:00:00+05:30" arrives as "T10:00:00 05:30" (fhir.md §7.1; HAPI, Helios
-# and crucible all tripped on it). Only this exact shape is repaired: a single
-# space between a time and an hh:mm offset at the very end.
+# "T10:00:00+05:30" arrives as "T10:00:00 05:30"
+# (docs/fhir.md, "Known pitfalls", item 1; HAPI, Helios and crucible all
+# tripped on it). Only this exact shape is repaired: a single space between
+# a time and an hh:mm offset at the very end.
 _SPACE_FOR_PLUS_RE = re.compile(
     r"(?P<head>.*T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?) (?P<offset>[0-9]{2}:[0-9]{2})",
     re.DOTALL,
@@ -178,8 +179,8 @@ def repair_offset_plus(value: str) -> str:
 
     ``"ge2024-05-01T10:00:00 05:30"`` → ``"ge2024-05-01T10:00:00+05:30"``. Public
     so the route can echo the repaired value in the self link; anything else is
-    returned unchanged (fhir.md §7.1: "Repair or 400 with a hint - never an
-    empty 200").
+    returned unchanged (docs/fhir.md, "Known pitfalls", item 1: repair it, never answer an
+    empty 200).
     """
     match = _SPACE_FOR_PLUS_RE.fullmatch(value)
     if match is None:
@@ -201,7 +202,7 @@ def parse_date(raw: str, param: str, default_tz: tzinfo = UTC) -> DateRange:
     ``default_tz`` ("Where both search parameters and resource element date
     times do not have time zones, the servers local time zone should be
     assumed", search.html#date); the route passes the zone it documents and
-    advertises in the ``Date`` header (fhir.md §3.2). Day, month and year ends
+    advertises in the ``Date`` header (docs/fhir.md, "Search and paging"). Day, month and year ends
     are computed on the local calendar, so a daylight-saving day is 23 or 25
     hours long, as it is for the people who chose the date. A local time that
     does not exist or occurs twice (DST) takes the offset in force before the
@@ -492,7 +493,7 @@ def parse_tokens(raw: str, param: str) -> tuple[Token, ...]:
     error, not "match anything": the route drops whole empty parameters before
     calling this (search.html#errors), so an empty piece here is a client mistake.
     Matching is exact (codes are case-sensitive unless the code system says
-    otherwise, fhir.md §3.2); that is the query layer's business.
+    otherwise, docs/fhir.md, "Search and paging"); that is the query layer's business.
     """
     tokens: list[Token] = []
     for piece in _split_unescaped(raw, ",", param):
@@ -550,7 +551,7 @@ def parse_reference(
 ) -> int | None:
     """The database id a reference search value names, or None when no resource can match.
 
-    Accepts ``12``, ``Patient/12`` (both SHALL work, US Core, fhir.md §3.2) and
+    Accepts ``12``, ``Patient/12`` (both SHALL work, US Core, docs/fhir.md, "Search and paging") and
     an absolute ``http(s)://…/Patient/12``. When ``base`` (our public FHIR
     base URL) is given, an absolute URL on another server is None: it cannot
     be one of our resources.
@@ -652,7 +653,7 @@ def parse_count(raw: str | None, default: int = 50, maximum: int = 500) -> int:
     """The page size for ``_count`` (search.html#count).
 
     Absent or empty → ``default``. ``0`` is allowed and means "total only" (the
-    route then returns no entries and no paging links, fhir.md §3.2). More than
+    route then returns no entries and no paging links, docs/fhir.md, "Search and paging"). More than
     ``maximum`` is clamped, not refused: "Servers SHALL NOT return more
     resources than requested … but may return less". A value that is not a
     whole number → SearchError ``invalid``; a negative one → ``value``.
@@ -821,12 +822,15 @@ def build_url(base: str, path: str, params: Sequence[tuple[str, str]]) -> str:
     """An absolute link (self, next, …) under the configured public ``base``.
 
     Absolute because fhirclient follows ``next`` only if it is absolute http(s)
-    and built from configuration, never from ``Host`` (fhir.md §7.2). Every
-    name and value is percent-encoded with nothing "safe" (``+`` → ``%2B``,
-    ``|`` → ``%7C``, ``:`` → ``%3A``, space → ``%20``), so an offset such as
-    ``+05:30`` survives the client's decoding (fhir.md §7.1, LinuxForHealth
-    #3245); repeated names stay, in order (AND). Values are echoed as sent,
-    partial dates included (fhir.md §7.3). ``path`` is trusted server text.
+    and built from configuration, never from ``Host``
+    (docs/fhir.md, "Known pitfalls", item 2). Every name and value is
+    percent-encoded with nothing "safe" (``+`` → ``%2B``, ``|`` → ``%7C``,
+    ``:`` → ``%3A``, space → ``%20``), so an offset such as ``+05:30``
+    survives the client's decoding
+    (docs/fhir.md, "Known pitfalls", item 1; LinuxForHealth #3245); repeated
+    names stay, in order (AND). Values are echoed as sent, partial dates
+    included (docs/fhir.md, "Known pitfalls", item 3). ``path`` is trusted
+    server text.
     """
     parts = urlsplit(base)
     if parts.scheme not in ("http", "https") or not parts.netloc:
