@@ -1,9 +1,10 @@
 """One patient's scores on one instrument over time, judged per treatment series.
 
-Implements docs/api.md, "Trends" (rules: docs/clinical-rules.md, "Baseline and
-post windows" and "Change statistics"): the points, each series' baseline and post score
-and the change verdicts between them (from :func:`tracker.analysis.change.compare`),
-and the latest score. Pure: standard library and :mod:`tracker.instruments`
+Implements docs/api.md, "Trends", by the rules of
+docs/clinical-rules.md, "Baseline and post windows" and "Change statistics":
+the points, each series' baseline and post score and the change verdicts
+between them (from :func:`tracker.analysis.change.compare`), and the latest
+score. Pure: standard library and :mod:`tracker.instruments`
 only, no I/O and no clock, so the JSON endpoint, the SVG chart and the clinic
 outcomes share one result and tests need no database.
 
