@@ -169,7 +169,7 @@ def normalise(rule: str) -> str:
     """`<int(max=…):patient_id>` → `<patient_id>`; the instrument choice → `<instrument>`."""
     rule = re.sub(r"<(?:int\([^)]*\)|id):(\w+)>", r"<\1>", rule)
     rule = re.sub(r"<any\([^)]*\):code>", "<code>", rule)
-    return re.sub(r"<any\([^)]*\):instrument>", "<instrument>", rule)
+    return re.sub(r"<(?:any\([^)]*\)|instrument):instrument>", "<instrument>", rule)
 
 
 @dataclass
@@ -335,7 +335,9 @@ def test_every_route_for_every_principal(app, world, rsa_key, ec_key, capsys, tm
                 ],
                 filename="app.css" if rule.startswith("/static/") else "swagger-ui.css",
             )
-            rule_with_choices = re.sub(r"<any\([^)]*\):(instrument|code)>", "phq9", rule)
+            rule_with_choices = re.sub(
+                r"<(?:any\([^)]*\)|instrument):(instrument|code)>", "phq9", rule
+            )
             url = re.sub(
                 r"<(?:[^:>]+:)?(\w+)>", lambda m, ids=ids: ids[m.group(1)], rule_with_choices
             )
