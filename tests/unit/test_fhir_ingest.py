@@ -61,7 +61,7 @@ def view(
 
 
 def valid(**overrides: Any) -> dict[str, Any]:
-    """A valid PHQ-9 QuestionnaireResponse (the API.md example, difficulty 2)."""
+    """A valid PHQ-9 QuestionnaireResponse (docs/api.md, "Responses" example; difficulty 2)."""
     qr = questionnaire_response_resource(view(difficulty=2), BASE)
     qr.update(overrides)
     return qr

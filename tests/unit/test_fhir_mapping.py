@@ -40,7 +40,7 @@ EASTERN = timezone(timedelta(hours=-5))
 COMPLETED = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
 RECORDED = datetime(2026, 3, 1, 9, 31, 5, tzinfo=UTC)
 UPDATED = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
-API_EXAMPLE = (2, 1, 3, 0, 1, 2, 1, 0, 1)  # API.md "Responses": total 11, moderate
+API_EXAMPLE = (2, 1, 3, 0, 1, 2, 1, 0, 1)  # docs/api.md, "Responses": total 11, moderate
 
 PROPERTY = settings(database=None, deadline=None, max_examples=40)
 

@@ -334,7 +334,7 @@ def test_pcl5_all_zero_and_all_max() -> None:
 
 
 # --------------------------------------------------------------------------
-# API.md worked example
+# The worked example of docs/api.md, "Responses"
 # --------------------------------------------------------------------------
 
 

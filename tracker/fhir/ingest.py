@@ -9,7 +9,7 @@ FHIR submission is scored exactly like a JSON one.
 
 Any JSON input — however malformed — ends in either a :class:`ParsedResponse`
 or :class:`FhirInvalid`, never another exception, so the endpoint can always
-answer 4xx with an OperationOutcome (docs/fhir.md, "Validation") instead of a 500.
+answer 4xx with an OperationOutcome (docs/fhir.md, "Errors") instead of a 500.
 
 The Questionnaire may be any registered version of an instrument
 (``<base>/Questionnaire/<code>|<version>``); the answers are then read and
@@ -43,7 +43,7 @@ _ROOT = "QuestionnaireResponse"
 _MAX_PATIENT_ID = 2_147_483_647  # our ids are 32-bit integers
 _MAX_IDENTIFIER_LEN = 255  # database column size of the stored external identifier
 
-# FHIR dateTime with a time part (R4 datatypes regex; docs/fhir.md, "Validation"): seconds and
+# FHIR dateTime with a time part (R4 datatypes regex; docs/fhir.md, "Known pitfalls"): seconds and
 # an offset are required; ASCII digits only (re's \d would accept other scripts).
 _DATETIME = re.compile(
     r"(?P<y>[0-9]{4})-(?P<mo>[0-9]{2})-(?P<d>[0-9]{2})"

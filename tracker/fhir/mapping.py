@@ -137,7 +137,7 @@ class ResponseView:
 def instant(value: datetime) -> str:
     """ISO 8601 with offset; refuses naive datetimes.
 
-    FHIR dateTime/instant with a time SHALL carry a zone (docs/fhir.md, "Validation"), and
+    FHIR dateTime/instant with a time SHALL carry a zone (docs/fhir.md, "Known pitfalls"), and
     ``isoformat()`` of a naive value silently produces invalid FHIR, so a naive
     value here is a bug upstream and must not reach an EHR.
     """
@@ -603,7 +603,7 @@ def observation_resource(r: ResponseView, *, canonical_base: str | None = None) 
 def operation_outcome(
     issues: Sequence[tuple[str, str, str] | tuple[str, str, str, str | None]],
 ) -> dict[str, Any]:
-    """OperationOutcome for an error response (docs/fhir.md, "Validation").
+    """OperationOutcome for an error response (docs/fhir.md, "Errors").
 
     Each issue is (severity, code, diagnostics) or (severity, code, diagnostics,
     expression) — the latter is what :class:`tracker.fhir.ingest.FhirInvalid`

@@ -69,7 +69,7 @@ GAD7 = Instrument(
         panel="69737-5",  # LOINC (docs/clinical-rules.md, "LOINC codes")
         total="70274-6",  # LOINC (docs/clinical-rules.md, "LOINC codes")
         answer_list="LL358-3",  # LOINC (see the 68509-9 caveat above)
-        # LOINC display names (docs/fhir.md, "Observations").
+        # LOINC display names (docs/clinical-rules.md, "LOINC codes").
         panel_display="Generalized anxiety disorder 7 item (GAD-7)",
         total_display="Generalized anxiety disorder 7 item (GAD-7) total score [Reported.PHQ]",
     ),

@@ -179,7 +179,7 @@ PCL5 = Instrument(
         panel="101697-1",  # LOINC ("LOINC codes"; LOINC calls it "civilian version")
         total="101698-9",  # LOINC (docs/clinical-rules.md, "LOINC codes")
         answer_list=None,  # none found (docs/clinical-rules.md, "LOINC codes")
-        # LOINC display names (docs/fhir.md, "Observations").
+        # LOINC display names (docs/clinical-rules.md, "LOINC codes").
         panel_display="Post traumatic stress disorder checklist - civilian version DSM-5 [PCL-5]",
         total_display="PTSD PCL-5 score [PCL-5]",
     ),

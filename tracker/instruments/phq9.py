@@ -154,7 +154,7 @@ PHQ9 = Instrument(
         panel="44249-1",  # LOINC (docs/clinical-rules.md, "LOINC codes")
         total="44261-6",  # LOINC (docs/clinical-rules.md, "LOINC codes")
         answer_list="LL358-3",  # LOINC (docs/clinical-rules.md, "LOINC codes")
-        # LOINC display names (docs/fhir.md, "Observations").
+        # LOINC display names (docs/clinical-rules.md, "LOINC codes").
         panel_display="PHQ-9 quick depression assessment panel [Reported.PHQ]",
         total_display="Patient Health Questionnaire 9 item (PHQ-9) total score [Reported]",
     ),
