@@ -591,7 +591,10 @@ def test_pcl5_accepts_4_rejects_5() -> None:
 
 
 def test_phq9_rejects_4() -> None:
-    assert list(_errors(PHQ9, [0] * 8 + [4])) == ["answers.8"]
+    # The key is the zero-based JSON path; the message names the item as people count it.
+    assert _errors(PHQ9, [0] * 8 + [4]) == {
+        "answers.8": ["item 9: 4 is not one of the allowed values 0, 1, 2, 3"]
+    }
 
 
 @pytest.mark.parametrize(
@@ -666,3 +669,75 @@ def test_difficulty_only_for_phq9() -> None:
 def test_difficulty_never_changes_score() -> None:
     # The difficulty answer is not part of answers: a 10th entry is a length error.
     assert list(_errors(PHQ9, [0] * 9 + [3])) == ["answers"]
+
+
+# --------------------------------------------------------------------------
+# Rules carried by the definitions (alerts, crisis, labels, LOINC displays, examples)
+# --------------------------------------------------------------------------
+
+
+def test_phq9_item9_flag_opens_a_prioritised_alert_and_shows_crisis_resources() -> None:
+    # docs/clinical-rules.md, "Alerts": item 9 >= 1 alerts; high when >= 2, routine at 1.
+    (rule,) = PHQ9.flag_rules
+    assert (rule.code, rule.item, rule.at_least, rule.crisis) == ("suicidal_ideation", 9, 1, True)
+    assert rule.label == "Item 9 endorsed"
+    assert "hurting yourself" in rule.patient_text
+    for item9, expected in ((0, ()), (1, ("routine",)), (2, ("high",)), (3, ("high",))):
+        answers = [0] * 8 + [item9]
+        flags = score(PHQ9, answers).flags
+        assert tuple(p for _, p in PHQ9.alerts_for(answers, flags)) == expected
+    assert instruments.alert_labels() == {
+        "suicidal_ideation": "Thoughts of self-harm (PHQ-9 item 9)",
+        "reliable_deterioration": "Reliable deterioration",
+    }
+    assert GAD7.alert_rules == PCL5.alert_rules == ()
+    assert GAD7.crisis(["suicidal_ideation"]) is None
+
+
+@pytest.mark.parametrize(
+    ("inst", "panel", "total"),
+    [
+        (
+            PHQ9,
+            "PHQ-9 quick depression assessment panel [Reported.PHQ]",
+            "Patient Health Questionnaire 9 item (PHQ-9) total score [Reported]",
+        ),
+        (
+            GAD7,
+            "Generalized anxiety disorder 7 item (GAD-7)",
+            "Generalized anxiety disorder 7 item (GAD-7) total score [Reported.PHQ]",
+        ),
+        (
+            PCL5,
+            "Post traumatic stress disorder checklist - civilian version DSM-5 [PCL-5]",
+            "PTSD PCL-5 score [PCL-5]",
+        ),
+    ],
+)
+def test_loinc_display_names_are_on_the_definition(inst, panel: str, total: str) -> None:
+    assert (inst.codes.system, inst.codes.panel_display, inst.codes.total_display) == (
+        instruments.LOINC,
+        panel,
+        total,
+    )
+
+
+@pytest.mark.parametrize("inst", [PHQ9, GAD7, PCL5])
+def test_example_profiles_fit_their_instrument(inst) -> None:
+    ex = inst.examples
+    assert ex is not None and len(ex.item_weights) == inst.item_count
+    assert inst.min_score <= ex.floor <= ex.baseline[0] <= inst.max_score
+    assert 0 < ex.share <= 1
+
+
+def test_registry_versions_order_numerically() -> None:
+    nine = dataclasses.replace(PHQ9, version="9")
+    ten = dataclasses.replace(PHQ9, version="10")
+    with instruments.registered(ten, nine):
+        assert instruments.get("phq9") is ten  # "10" is newer than "9", and than "1"
+        assert instruments.versions("phq9") == (PHQ9, nine, ten)
+        assert instruments.get("phq9", "1") is PHQ9
+        assert instruments.codes() == ("phq9", "gad7", "pcl5")
+    assert instruments.get("phq9") is PHQ9
+    with pytest.raises(ValueError, match="must match"):
+        instruments.register(dataclasses.replace(PHQ9, code="PHQ 9"))
