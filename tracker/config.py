@@ -16,6 +16,12 @@ def default_sqlite_url(instance_path: str) -> str:
     return "sqlite:///" + str(Path(instance_path) / "tracker.db")
 
 
+DEFAULT_CRISIS_TEXT = (
+    "If you are in crisis or thinking about harming yourself, call or text 988 "
+    "(Suicide & Crisis Lifeline, US) or your local emergency number now."
+)
+
+
 def load(instance_path: str, overrides: dict | None = None) -> dict:
     """Build the Flask config; refuse to start production without a real secret."""
     overrides = dict(overrides or {})
@@ -91,8 +97,8 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         config["PASSWORD_HASH_MEMORY_COST"] = 1024
         # Tests log in hundreds of times from one address; rate-limit tests turn it on.
         config["RATELIMIT_ENABLED"] = False
-    if os.environ.get("CRISIS_TEXT"):  # else the pages' default (988 Lifeline, US)
-        config["CRISIS_TEXT"] = os.environ["CRISIS_TEXT"]
+    # Shown to a patient at once when an answer raises a crisis flag (pages and API).
+    config["CRISIS_TEXT"] = os.environ.get("CRISIS_TEXT") or DEFAULT_CRISIS_TEXT
     config.update(overrides)
     return config
 

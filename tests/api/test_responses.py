@@ -38,8 +38,34 @@ def test_worked_example_returns_exactly_the_documented_response(world):
         "series_id": None,
         "supersedes": None,
         "superseded_by": None,
+        "crisis_message": world.app.config["CRISIS_TEXT"],
     }
     assert isinstance(body["id"], str)
+
+
+def test_crisis_message_only_when_a_crisis_flag_is_raised_and_on_the_retry_too(world):
+    api = world.as_patient_1()
+    world.app.config["CRISIS_TEXT"] = "Synthetic clinic: call 000-000 now."
+    flagged = submit(api, world.patient_1, None, Idempotency_Key="crisis-1")
+    assert flagged.status_code == 201
+    assert flagged.json["crisis_message"] == "Synthetic clinic: call 000-000 now."
+    retried = submit(api, world.patient_1, None, Idempotency_Key="crisis-1")
+    assert retried.status_code == 200
+    assert retried.json["crisis_message"] == "Synthetic clinic: call 000-000 now."
+    no_item_9 = {
+        "answers": [2, 1, 3, 0, 1, 2, 1, 0, 0],
+        "completed_at": "2026-03-02T09:30:00+00:00",
+    }
+    assert submit(api, world.patient_1, no_item_9).json["crisis_message"] is None
+    gad7 = {
+        "instrument": "gad7",
+        "answers": [3] * 7,
+        "completed_at": "2026-03-03T09:30:00+00:00",
+    }
+    assert submit(api, world.patient_1, gad7).json["crisis_message"] is None
+    # Reading a response back is a clinician's or the patient's later look: no banner.
+    read = api.get(f"/api/v1/responses/{flagged.json['id']}").json
+    assert "crisis_message" not in read
 
 
 def test_item_9_opens_one_alert_in_the_same_transaction(world):

@@ -17,11 +17,11 @@ from sqlalchemy import select
 from tests.browser.conftest import DESKTOP, PHONE
 from tests.browser.helpers import answer, log_in
 from tests.helpers import PASSWORD, answers_for
+from tracker.config import DEFAULT_CRISIS_TEXT
 from tracker.extensions import db
 from tracker.models import Alert, Response, TreatmentSeries, TreatmentSession, User
 from tracker.models.types import utcnow
 from tracker.services.responses import Submission, submit
-from tracker.web.render import DEFAULT_CRISIS_TEXT
 
 PATIENT_ANSWERS = [1, 1, 1, 1, 1, 0, 0, 0, 2]  # total 7, item 9 = 2
 LABELS = ["Not at all", "Several days", "More than half the days", "Nearly every day"]

@@ -38,8 +38,8 @@ from sqlalchemy import select
 
 from tests.helpers import ApiClient, World, count, login
 from tracker import instruments
-from tracker.inputs import has_nul
 from tracker.extensions import db
+from tracker.inputs import has_nul
 from tracker.instruments import InvalidAnswers
 from tracker.models import Alert, AuditEvent, Response
 

@@ -11,9 +11,9 @@ from sqlalchemy import select
 from tests.helpers import audit_events, count, login, submit
 from tests.web.helpers import as_clinician_a, as_patient_1, text_of
 from tracker import instruments
+from tracker.config import DEFAULT_CRISIS_TEXT
 from tracker.extensions import db
 from tracker.models import Alert, AuditEvent, Response
-from tracker.web.render import DEFAULT_CRISIS_TEXT
 
 NO_ITEM_9 = [2, 1, 3, 0, 1, 2, 1, 0, 0]  # total 10, item 9 = 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import marshmallow as ma
+from flask import current_app
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -110,6 +111,25 @@ class ResponseSchema(ma.Schema):
         return {"code": band.code, "label": band.label}
 
 
+class SubmittedResponseSchema(ResponseSchema):
+    crisis_message = ma.fields.Method(
+        "_crisis_message",
+        allow_none=True,
+        metadata={
+            "type": "string",
+            "nullable": True,
+            "description": (
+                "The clinic's crisis text (CRISIS_TEXT) when an answer raised a crisis flag "
+                "(e.g. PHQ-9 item 9 above 0), for the app to show at once; null otherwise"
+            ),
+        },
+    )
+
+    def _crisis_message(self, row: Response) -> str | None:
+        instrument = instruments.get(row.instrument, row.instrument_version)
+        return current_app.config["CRISIS_TEXT"] if instrument.crisis(row.flags) else None
+
+
 ResponsePageSchema = page_schema(ResponseSchema, "ResponsePageSchema")
 
 
@@ -150,8 +170,8 @@ class IdempotencyHeader(ma.Schema):
 )
 @blp.arguments(IdempotencyHeader, location="headers", as_kwargs=True)
 @blp.arguments(SubmissionSchema)
-@blp.response(201, ResponseSchema)
-@blp.alt_response(200, schema=ResponseSchema, description="A repeat of an Idempotency-Key")
+@blp.response(201, SubmittedResponseSchema)
+@blp.alt_response(200, schema=SubmittedResponseSchema, description="A repeat of an Idempotency-Key")
 def submit_response(data: dict, patient_id: int, key: str | None = None):  # type: ignore[no-untyped-def]
     """Submit answers; the server scores them.
 

@@ -17,10 +17,6 @@ from tracker.charts.trend_svg import BAND_PICKS
 from tracker.extensions import db
 from tracker.web import bp
 
-DEFAULT_CRISIS_TEXT = (
-    "If you are in crisis or thinking about harming yourself, call or text 988 "
-    "(Suicide & Crisis Lifeline, US) or your local emergency number now."
-)
 MINUS = "\u2212"  # a real minus sign: a hyphen reads badly next to numbers
 
 
@@ -96,7 +92,7 @@ def band_level(code: str, severity: str) -> int:
 
 
 def crisis_text() -> str:
-    return current_app.config.get("CRISIS_TEXT") or DEFAULT_CRISIS_TEXT
+    return current_app.config["CRISIS_TEXT"]
 
 
 def history_enabled() -> bool:
