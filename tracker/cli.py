@@ -39,6 +39,54 @@ def create_user_command(email: str, role: str, patient_id: int | None, password:
     )
 
 
+def _user_by_email(email: str):  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from tracker.auth.users import normalise_email
+    from tracker.models import User
+
+    user = db.session.scalar(select(User).where(User.email == normalise_email(email)))
+    if user is None:
+        raise click.ClickException(f"no user with email {email}")
+    return user
+
+
+@cli.command("set-password")
+@click.option("--email", required=True)
+@click.option("--password", default=None, help="Else $TRACKER_PASSWORD, else a prompt.")
+def set_password_command(email: str, password: str | None) -> None:
+    """Change a user's password; every login of that user ends."""
+    from tracker.auth import audit
+    from tracker.auth.users import set_password
+
+    user = _user_by_email(email)
+    password = password or os.environ.get("TRACKER_PASSWORD")
+    if not password:
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    try:
+        set_password(user, password)
+    except UserInvalid as error:
+        raise click.ClickException(str(error)) from None
+    audit.record("update", "user", user.id)
+    db.session.commit()
+    click.echo(json.dumps({"id": str(user.id), "email": user.email, "logins_ended": True}))
+
+
+@cli.command("disable-user")
+@click.option("--email", required=True)
+@click.option("--enable", is_flag=True, help="Re-enable a disabled user instead.")
+def disable_user_command(email: str, enable: bool) -> None:
+    """Disable a user (every login ends at once), or re-enable them with --enable."""
+    from tracker.auth import audit
+    from tracker.auth.users import set_active
+
+    user = _user_by_email(email)
+    set_active(user, enable)
+    audit.record("update", "user", user.id)
+    db.session.commit()
+    click.echo(json.dumps({"id": str(user.id), "email": user.email, "active": user.active}))
+
+
 @cli.command("demo")
 def demo_command() -> None:
     """Load a small synthetic clinic (idempotent) and print the demo logins."""

@@ -80,15 +80,65 @@ def test_rate_limit_on_login_and_token(database_url):
     assert token == [400, 400, 429]
 
 
-def test_logout_revokes_the_cookie_everywhere(world):
-    first = login(world.app, "clinician.a@example.test")
-    stolen = first.client.get_cookie("session").value
-    second = login(world.app, "clinician.a@example.test")
-    assert second.post("/api/v1/auth/logout").status_code == 204
-    assert first.get("/api/v1/auth/me").status_code == 401
+def test_logout_ends_this_login_only(world):
+    """The infusion-room tablet logs out; the clinician's desktop stays logged in."""
+    desktop = login(world.app, "clinician.a@example.test")
+    tablet = login(world.app, "clinician.a@example.test")
+    stolen = tablet.client.get_cookie("session").value
+    assert tablet.post("/api/v1/auth/logout").status_code == 204
+    assert tablet.get("/api/v1/auth/me").status_code == 401
+    assert desktop.get("/api/v1/auth/me").status_code == 200
+    # A copy of the logged-out cookie does not work anywhere.
     replay = world.app.test_client()
     replay.set_cookie("session", stolen)
     assert replay.get("/api/v1/auth/me").status_code == 401
+    # Logging out twice, or from the other device, changes nothing for the first.
+    assert desktop.get("/api/v1/patients").status_code == 200
+
+
+def _logins(world, count: int = 2) -> list:  # type: ignore[no-untyped-def]
+    return [login(world.app, "clinician.a@example.test") for _ in range(count)]
+
+
+def test_a_password_change_ends_every_login(world):
+    logins = _logins(world)
+    runner = world.app.test_cli_runner()
+    changed = runner.invoke(
+        args=["tracker", "set-password", "--email", "Clinician.A@example.test"],
+        env={"TRACKER_PASSWORD": "a brand new passphrase"},
+    )
+    assert changed.exit_code == 0, changed.output
+    assert [api.get("/api/v1/auth/me").status_code for api in logins] == [401, 401]
+    assert attempt(world.app, "clinician.a@example.test", PASSWORD).status_code == 401
+    fresh = attempt(world.app, "clinician.a@example.test", "a brand new passphrase")
+    assert fresh.status_code == 200
+    refused = runner.invoke(
+        args=[
+            "tracker",
+            "set-password",
+            "--email",
+            "clinician.a@example.test",
+            "--password",
+            "short",
+        ]
+    )
+    assert refused.exit_code != 0 and "12 characters" in refused.output
+
+
+def test_disabling_a_user_ends_every_login_and_refuses_new_ones(world):
+    logins = _logins(world)
+    runner = world.app.test_cli_runner()
+    off = runner.invoke(args=["tracker", "disable-user", "--email", "clinician.a@example.test"])
+    assert off.exit_code == 0, off.output
+    assert [api.get("/api/v1/auth/me").status_code for api in logins] == [401, 401]
+    assert attempt(world.app, "clinician.a@example.test", PASSWORD).status_code == 401
+    on = runner.invoke(
+        args=["tracker", "disable-user", "--email", "clinician.a@example.test", "--enable"]
+    )
+    assert on.exit_code == 0
+    assert attempt(world.app, "clinician.a@example.test", PASSWORD).status_code == 200
+    # The old logins stay ended: re-enabling is not a way back into a revoked session.
+    assert [api.get("/api/v1/auth/me").status_code for api in logins] == [401, 401]
 
 
 def test_password_policy(app):

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import math
+import secrets
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tracker.auth import audit
 from tracker.auth.passwords import verify_password
 from tracker.auth.users import normalise_email
 from tracker.extensions import db
-from tracker.models import LoginThrottle, User
+from tracker.models import LoginSession, LoginThrottle, User
 from tracker.models.types import utcnow
 
 
@@ -93,24 +94,44 @@ def authenticate(email: str, password: str) -> User:
 
 
 def start_session(user: User) -> None:
-    """Log the user in with a fresh CSRF token, and record it."""
+    """Log the user in as a new login of their own, with a fresh CSRF token, and record it."""
+    from flask import session
     from flask_login import login_user
 
-    from tracker.auth.session import new_csrf_token
+    from tracker.auth.session import LOGIN_KEY, new_csrf_token
 
+    lifetime = timedelta(seconds=current_app.config["PERMANENT_SESSION_LIFETIME"])
+    # Logins older than a cookie can live are of no use any more.
+    db.session.execute(
+        delete(LoginSession).where(
+            LoginSession.user_id == user.id, LoginSession.created_at < utcnow() - lifetime
+        )
+    )
+    login = LoginSession(id=secrets.token_urlsafe(32), user_id=user.id)
+    db.session.add(login)
     login_user(user)
+    session[LOGIN_KEY] = login.id
     new_csrf_token()
     audit.record_now("login", resource_type="user", resource_id=user.id)
 
 
 def end_session(user_id: int) -> None:
-    """Log out and revoke every session cookie of the user (not only this one)."""
+    """Log out this login only: the user's other devices stay logged in."""
     from flask import session
     from flask_login import logout_user
 
-    user = db.session.get(User, user_id)
-    user.session_version += 1
-    audit.record("logout", resource_type="user", resource_id=user.id)
+    from tracker.auth.session import LOGIN_KEY
+
+    db.session.execute(
+        update(LoginSession)
+        .where(
+            LoginSession.id == session.get(LOGIN_KEY, ""),
+            LoginSession.user_id == user_id,
+            LoginSession.revoked_at.is_(None),
+        )
+        .values(revoked_at=utcnow())
+    )
+    audit.record("logout", resource_type="user", resource_id=user_id)
     db.session.commit()
     logout_user()
     session.clear()

@@ -9,30 +9,42 @@ import uuid
 
 from flask import Flask, Request, Response, g, request, session
 from flask_login import current_user
+from sqlalchemy import select
 
 from tracker.auth import audit
 from tracker.auth.clients import ClientPrincipal, principal_from_request
 from tracker.extensions import db, login_manager
-from tracker.models import User
+from tracker.models import LoginSession, User
 from tracker.problems import fail
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CSRF_HEADER = "X-CSRF-Token"
+LOGIN_KEY = "login_id"  # this login's LoginSession id, inside the signed cookie
 # Unsafe requests that may come without a session (and so without a CSRF token).
 CSRF_EXEMPT_ENDPOINTS = frozenset({"auth.Login", "oauth.token"})
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 @login_manager.user_loader
-def load_user(session_id: str) -> User | None:
-    """`<user id>:<session version>`; an older version means the user has logged out since."""
-    user_id, _, version = session_id.partition(":")
-    if not (user_id.isdigit() and version.isdigit()) or int(user_id) > 2**31 - 1:
+def load_user(user_key: str) -> User | None:
+    """`<user id>:<session version>` plus this login's id; a revoked login or an older
+    version (the password changed, the account was disabled) is logged out."""
+    user_id, _, version = user_key.partition(":")
+    login_id = session.get(LOGIN_KEY)
+    if not (user_id.isdigit() and version.isdigit()) or max(len(user_id), len(version)) > 9:
         return None
-    user = db.session.get(User, int(user_id))
-    if user is None or str(user.session_version) != version:
+    if not isinstance(login_id, str):
         return None
-    return user
+    return db.session.scalar(
+        select(User)
+        .join(LoginSession, LoginSession.user_id == User.id)
+        .where(
+            User.id == int(user_id),
+            User.session_version == int(version),
+            LoginSession.id == login_id,
+            LoginSession.revoked_at.is_(None),
+        )
+    )
 
 
 @login_manager.request_loader

@@ -1,4 +1,4 @@
-"""Creating accounts, shared by the CLI, the demo data and the tests."""
+"""Creating accounts and changing their password or state, shared by the CLI, demo and tests."""
 
 from __future__ import annotations
 
@@ -26,10 +26,7 @@ def check_new_user(email: str, password: str, role: str, patient_id: int | None)
         raise UserInvalid(f"role must be one of {', '.join(ROLES)}")
     if "@" not in email or len(email) > 254:
         raise UserInvalid("email is not an email address")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise UserInvalid(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
-    if password.strip().lower() == email:
-        raise UserInvalid("password must not be the email address")
+    check_password(email, password)
     if role == "patient" and patient_id is None:
         raise UserInvalid("a patient user needs --patient-id")
     if role != "patient" and patient_id is not None:
@@ -50,3 +47,27 @@ def create_user(email: str, password: str, role: str, patient_id: int | None = N
     db.session.add(user)
     db.session.flush()
     return user
+
+
+def check_password(email: str, password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise UserInvalid(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
+    if password.strip().lower() == email:
+        raise UserInvalid("password must not be the email address")
+
+
+def set_password(user: User, password: str) -> None:
+    """Change the password and end every login of the user (the caller commits).
+
+    Whoever knew the old password may be logged in somewhere: they must log in again.
+    """
+    check_password(user.email, password)
+    user.password_hash = hash_password(password)
+    user.session_version += 1
+
+
+def set_active(user: User, active: bool) -> None:
+    """Disable (or re-enable) an account; disabling ends every login of the user at once."""
+    if user.active and not active:
+        user.session_version += 1
+    user.active = active

@@ -4,6 +4,7 @@ from tracker.models.alert import Alert
 from tracker.models.audit import AuditEvent
 from tracker.models.client import AccessToken, ApiClient, UsedAssertion
 from tracker.models.export import ExportJob
+from tracker.models.login_session import LoginSession
 from tracker.models.patient import CareTeamMember, Patient, PatientIdentifier
 from tracker.models.response import Response
 from tracker.models.series import TreatmentSeries, TreatmentSession
@@ -18,6 +19,7 @@ __all__ = [
     "Alert",
     "AuditEvent",
     "CareTeamMember",
+    "LoginSession",
     "LoginThrottle",
     "Patient",
     "PatientIdentifier",

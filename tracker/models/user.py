@@ -28,7 +28,7 @@ class User(UserMixin, db.Model):
     active: Mapped[bool] = mapped_column(default=True)
     patient_id: Mapped[int | None] = mapped_column(ForeignKey("patient.id"), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # Bumped at logout: every session cookie issued before stops working.
+    # Bumped when the password changes or the account is disabled: every login ends.
     session_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     @property
@@ -36,5 +36,5 @@ class User(UserMixin, db.Model):
         return self.active
 
     def get_id(self) -> str:
-        """The session carries the version, so a logged-out cookie cannot be replayed."""
+        """The cookie carries the version, so a password change ends every earlier login."""
         return f"{self.id}:{self.session_version}"
