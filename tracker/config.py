@@ -81,7 +81,7 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         # memory:// counts per worker process; use redis://… to share counts between workers.
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_HEADERS_ENABLED": True,
-        # Signed session cookies expire; logout also revokes them (User.session_version).
+        # Signed session cookies expire; logout revokes its own login (LoginSession).
         "PERMANENT_SESSION_LIFETIME": int(os.environ.get("SESSION_LIFETIME_SECONDS", "43200")),
         # Web pages: patients may see their own chart only when the clinic enables it;
         # crisis text shown after a PHQ-9 with item 9 above 0; the zone for date inputs.

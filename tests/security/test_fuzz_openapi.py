@@ -155,7 +155,7 @@ class Caller:
     headers: dict[str, str] = field(default_factory=dict)
 
     def log_in(self) -> None:
-        """A fresh cookie and CSRF token (logout revokes every earlier cookie of the user)."""
+        """A fresh cookie and CSRF token (a logout case ends the login it was sent with)."""
         api = login(self.app, ROLES[self.role])
         cookie = api.client.get_cookie("session")
         assert cookie is not None and api.csrf

@@ -88,6 +88,6 @@ def login_submit() -> HttpResponse | Refusal:
 @bp.post("/logout")
 @page()
 def logout() -> HttpResponse:
-    """End the session, revoking every cookie of the user (as the API's logout does)."""
+    """End this login (as the API's logout does); the user's other devices stay logged in."""
     end_session(current_user.id)
     return redirect(url_for("web.login"), code=303)
