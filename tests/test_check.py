@@ -36,3 +36,27 @@ def test_check_reports_a_schema_behind_head(app):
         assert report.reachable and report.revision != report.head and not report.ok
         flask_migrate.upgrade(directory=MIGRATIONS)
         db.engine.dispose()
+
+
+def _check_output(url: str) -> tuple[int, str]:
+    from tests.conftest import make_app
+
+    result = make_app(url).test_cli_runner().invoke(args=["tracker", "check"])
+    return result.exit_code, result.output
+
+
+def test_unreachable_database_is_a_line_and_a_hint_not_a_traceback():
+    code, output = _check_output("postgresql+psycopg://someone:secret-pw@127.0.0.1:1/nowhere")
+    assert code == 1
+    assert output.startswith("database reachable: no (")
+    assert "Connection refused" in output or "connection" in output.lower()
+    assert "hint: check DATABASE_URL" in output
+    assert "Traceback" not in output and "secret-pw" not in output
+
+
+def test_empty_database_is_told_to_run_the_migrations(tmp_path):
+    code, output = _check_output(f"sqlite:///{tmp_path}/empty.db")
+    assert code == 1
+    assert "database reachable: yes" in output
+    assert "schema revision: none (empty database)" in output
+    assert "hint: run: flask --app wsgi db upgrade" in output

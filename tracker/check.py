@@ -12,6 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import current_app
 from sqlalchemy import select, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from tracker import instruments
 from tracker.extensions import db
@@ -28,26 +29,48 @@ class CheckReport:
     head: str | None = None
     responses_checked: int = 0
     mismatches: list[int] = field(default_factory=list)  # response ids, never their contents
+    unreachable_because: str | None = None
 
     @property
     def ok(self) -> bool:
         return self.reachable and self.revision == self.head and not self.mismatches
 
+    @property
+    def hint(self) -> str | None:
+        """What an operator should do next, in one line."""
+        if not self.reachable:
+            return "check DATABASE_URL and that the database server is running and accepts you"
+        if self.revision != self.head:
+            return "run: flask --app wsgi db upgrade"
+        if self.mismatches:
+            return "these totals were stored by older scoring rules; review them before use"
+        return None
+
+
+def _reason(error: SQLAlchemyError) -> str:
+    """The driver's first line (host, port, file; never the password), kept short."""
+    original = getattr(error, "orig", None) or error
+    first = (str(original).strip().splitlines() or [type(original).__name__])[0]
+    return first if len(first) <= 200 else first[:197] + "..."
+
 
 def run_check() -> CheckReport:
     report = CheckReport()
-    db.session.rollback()  # start from a fresh snapshot
-    with db.engine.connect() as connection:
-        connection.execute(text("SELECT 1"))
-        report.reachable = True
-        report.revision = MigrationContext.configure(connection).get_current_revision()
+    try:
+        db.session.rollback()  # start from a fresh snapshot
+        with db.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+            report.reachable = True
+            report.revision = MigrationContext.configure(connection).get_current_revision()
+    except SQLAlchemyError as error:
+        report.unreachable_because = _reason(error)
     directory = current_app.extensions["migrate"].directory
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", directory)
     report.head = ScriptDirectory.from_config(config).get_current_head()
-    if report.revision != report.head:
+    if not report.reachable or report.revision != report.head:
         return report
     query = select(
         Response.id,

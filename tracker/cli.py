@@ -171,12 +171,18 @@ def check_command() -> None:
     from tracker.check import run_check
 
     report = run_check()
-    click.echo(f"database reachable: {'yes' if report.reachable else 'no'}")
-    click.echo(f"schema revision: {report.revision} (head {report.head})")
-    click.echo(f"responses checked: {report.responses_checked}")
+    if report.reachable:
+        click.echo("database reachable: yes")
+        revision = report.revision or "none (empty database)"
+        click.echo(f"schema revision: {revision} (head {report.head})")
+        click.echo(f"responses checked: {report.responses_checked}")
+    else:
+        click.echo(f"database reachable: no ({report.unreachable_because})")
     if report.mismatches:
         ids = ", ".join(map(str, report.mismatches[:50]))
         click.echo(f"totals that do not recompute: {len(report.mismatches)} (ids {ids})")
     click.echo("OK" if report.ok else "PROBLEMS FOUND")
+    if report.hint:
+        click.echo(f"hint: {report.hint}")
     if not report.ok:
         raise SystemExit(1)
