@@ -324,3 +324,13 @@ def test_forged_cursors_are_refused_not_crashed_on(world):
         ):
             response = api.get(url)
             assert response.status_code == 422 and "cursor" in response.json["errors"], url
+
+
+def test_error_texts_say_what_to_do(world):
+    api = world.as_patient_1()
+    naive = submit(api, world.patient_1, {"completed_at": "2026-03-01T09:30:00"})
+    assert naive.status_code == 422
+    assert "+00:00" in naive.json["errors"]["completed_at"][0]
+    # Items are named as people count them, next to the zero-based path.
+    bad_item = submit(api, world.patient_1, {"answers": [0, 0, 0, 0, 0, 0, 0, 0, 7]})
+    assert bad_item.json["errors"]["answers.8"][0].startswith("item 9:")

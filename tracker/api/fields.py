@@ -57,6 +57,17 @@ class Id(ma.fields.Field):
 class Instant(ma.fields.AwareDateTime):
     """An input instant: ISO 8601 with an offset, between 1900 and 2200, returned in UTC."""
 
+    default_error_messages = {
+        "invalid": (
+            "Not a valid date-time; use ISO 8601 with an offset, "
+            "e.g. 2026-03-01T09:30:00+00:00."
+        ),
+        "invalid_awareness": (
+            "Add a UTC offset such as +00:00 (e.g. 2026-03-01T09:30:00+00:00): "
+            "a time without one could mean any time zone."
+        ),
+    }
+
     def __init__(self, **kwargs: Any):
         kwargs.setdefault("format", "iso")
         super().__init__(**kwargs)
