@@ -152,8 +152,13 @@ def http_error(
     detail: str | None = None,
     errors: dict[str, list[str]] | None = None,
     headers: dict[str, str] | None = None,
+    reason: str | None = None,
 ) -> HTTPException:
-    """An HTTPException carrying what render_error needs (the shape flask-smorest's abort makes)."""
+    """An HTTPException carrying what render_error needs (the shape flask-smorest's abort makes).
+
+    ``reason`` tells apart refusals with one status (a 403 for a stale form, "csrf",
+    from one for a role), so a page can say which happened.
+    """
     error = HTTPException(detail or HTTP_STATUS_CODES.get(status, "Error"))
     error.code = status
     data: dict[str, Any] = {}
@@ -163,6 +168,8 @@ def http_error(
         data["errors"] = errors
     if headers:
         data["headers"] = headers
+    if reason:
+        data["reason"] = reason
     error.data = data  # type: ignore[attr-defined]
     return error
 
@@ -177,9 +184,10 @@ def fail(
     detail: str | None = None,
     errors: dict[str, list[str]] | None = None,
     headers: dict[str, str] | None = None,
+    reason: str | None = None,
 ) -> NoReturn:
     """Abort the request with a problem+json answer (errors: field path → messages)."""
-    raise http_error(status, detail, errors, headers)
+    raise http_error(status, detail, errors, headers, reason)
 
 
 def documented_problems(

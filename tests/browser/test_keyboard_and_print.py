@@ -59,6 +59,7 @@ def test_missing_answers_are_shown_in_the_browser(app, world, live_server, brows
     summary = page.get_by_role("alert")
     expect(summary).to_contain_text("There are problems with your answers")
     expect(summary.get_by_role("link")).to_have_count(8)
+    expect(summary.get_by_role("link").first).to_have_text("Question 2: choose an answer.")
     group = page.get_by_role("group", name="2. Feeling down")
     expect(group).to_have_attribute("aria-describedby", "stem item-2-error")
     expect(group.locator(".field-error")).to_have_text("Error: Choose an answer.")

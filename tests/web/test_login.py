@@ -36,6 +36,7 @@ def test_login_without_or_with_a_wrong_token_is_refused(world):
     wrong = client.post("/login", data=credentials | {"csrf_token": "forged"})
     assert wrong.status_code == 403
     assert "form you sent had expired" in text_of(wrong)
+    assert "cannot open this page" not in text_of(wrong)
     assert client.get("/clinic").status_code == 302  # still logged out
     # A form posted from a fresh browser (no session yet) is refused too.
     fresh = world.app.test_client().post("/login", data=credentials | {"csrf_token": "x"})
@@ -74,6 +75,8 @@ def test_empty_fields_are_named_next_to_the_field(world):
     html = text_of(response)
     assert 'id="email-error"' in html and 'id="password-error"' in html
     assert 'aria-describedby="email-error" aria-invalid="true"' in html
+    # A login form has no answers: its summary does not speak of them.
+    assert "There are problems</h2>" in html and "answers" not in html.lower()
     assert audit_events(world.app, AuditEvent.action.in_(("login", "login_failed"))) == []
 
 

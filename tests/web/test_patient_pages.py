@@ -108,7 +108,10 @@ def test_unanswered_questions_are_named_next_to_the_field_and_nothing_is_stored(
     for field in ("item-3", "item-5"):
         assert f'<p class="field-error" id="{field}-error">' in html
         assert f'aria-describedby="stem {field}-error"' in html
-        assert f'<a href="#{field}-0">Choose an answer.</a>' in html  # the error summary
+        # The error summary names the question as the patient counts them.
+        number = field.removeprefix("item-")
+        assert f'<a href="#{field}-0">Question {number}: choose an answer.</a>' in html
+    assert "There are problems with your answers" in html
     assert html.count('class="field-error"') == 2
     # What the patient had chosen is kept.
     assert 'id="item-2-2" name="item-2" value="2" checked' in html
@@ -148,6 +151,7 @@ def test_missing_csrf_token_is_403_and_stores_nothing(world):
     response = patient.post("/me/questionnaires/phq9", phq9_form([0] * 8 + [3]), csrf=False)
     assert response.status_code == 403
     assert response.mimetype == "text/html"
+    assert "form you sent had expired, so nothing was saved" in text_of(response)
     assert count(world.app, Response) == 0 and count(world.app, Alert) == 0
     denied = audit_events(world.app, AuditEvent.action == "access_denied")
     assert [(e.outcome, e.actor_id) for e in denied] == [("csrf", denied[0].actor_id)]
@@ -211,6 +215,9 @@ def test_a_patient_never_reaches_clinician_pages(world, method, path):
     response = patient.get(url) if method == "get" else patient.post(url, {"label": "x"})
     assert response.status_code == 403
     assert response.mimetype == "text/html" and "Sorry" in text_of(response)
+    # One cause, said plainly: a role refusal does not talk about expired forms.
+    assert "Your account cannot open this page" in text_of(response)
+    assert "expired" not in text_of(response)
     denied = audit_events(world.app, AuditEvent.action == "access_denied")
     assert [(e.outcome, e.actor_type) for e in denied] == [("forbidden", "user")]
 

@@ -19,6 +19,7 @@ from tracker.problems import fail
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CSRF_HEADER = "X-CSRF-Token"
+CSRF_REFUSED = "csrf"  # the reason on a CSRF 403, so pages can tell it from a role refusal
 LOGIN_KEY = "login_id"  # this login's LoginSession id, inside the signed cookie
 # Unsafe requests that may come without a session (and so without a CSRF token).
 CSRF_EXEMPT_ENDPOINTS = frozenset({"auth.Login", "oauth.token"})
@@ -86,7 +87,11 @@ def _check_csrf() -> None:
     expected = session.get("csrf_token", "")
     if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
         audit.record_now("access_denied", outcome="csrf")
-        fail(403, f"Missing or wrong {CSRF_HEADER} header (get it from GET /api/v1/auth/me).")
+        fail(
+            403,
+            f"Missing or wrong {CSRF_HEADER} header (get it from GET /api/v1/auth/me).",
+            reason=CSRF_REFUSED,
+        )
 
 
 def _echo_request_id(response: Response) -> Response:

@@ -11,6 +11,7 @@ from flask import render_template
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
+from tracker.auth.session import CSRF_REFUSED
 from tracker.extensions import db
 from tracker.web import bp
 
@@ -18,8 +19,8 @@ from tracker.web import bp
 MESSAGES = {
     400: "The request could not be understood. Go back and try again.",
     403: (
-        "You cannot open this page, or the form you sent had expired. "
-        "Go back, reload the page and try again."
+        "Your account cannot open this page. If you think it should, "
+        "ask your clinic's administrator."
     ),
     404: "There is no such page, or it is not yours to see.",
     405: "This page cannot be used that way.",
@@ -30,14 +31,24 @@ MESSAGES = {
 }
 
 
-def error_page(status: int, headers: dict[str, str] | None = None) -> tuple[str, int, dict]:
-    message = MESSAGES.get(status, "Something went wrong. Please try again.")
+# A refused form is a different story from a refused page: say which one happened.
+STALE_FORM = (
+    "The form you sent had expired, so nothing was saved. "
+    "Go back, reload the page and send it again."
+)
+
+
+def error_page(
+    status: int, headers: dict[str, str] | None = None, message: str | None = None
+) -> tuple[str, int, dict]:
+    message = message or MESSAGES.get(status, "Something went wrong. Please try again.")
     return render_template("web/error.html", status=status, message=message), status, headers or {}
 
 
 @bp.errorhandler(HTTPException)
 def http_error(error: HTTPException) -> tuple[str, int, dict]:
-    return error_page(error.code or 500)
+    reason = (getattr(error, "data", None) or {}).get("reason")
+    return error_page(error.code or 500, message=STALE_FORM if reason == CSRF_REFUSED else None)
 
 
 @bp.errorhandler(OperationalError)

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import hmac
 
-from flask import abort, current_app, redirect, render_template, request, session, url_for
+from flask import current_app, redirect, render_template, request, session, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response as HttpResponse
 
 from tracker.auth import audit
 from tracker.auth.login import LoginRefused, authenticate, end_session, start_session
-from tracker.auth.session import csrf_token
+from tracker.auth.session import CSRF_REFUSED, csrf_token
 from tracker.extensions import limiter
+from tracker.problems import fail
 from tracker.web import bp
 from tracker.web.guards import home_for, page, safe_next
 
@@ -47,7 +48,7 @@ def _check_login_csrf() -> None:
     expected = session.get("csrf_token", "")
     if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
         audit.record_now("access_denied", outcome="csrf")
-        abort(403)
+        fail(403, "The login form had expired.", reason=CSRF_REFUSED)
 
 
 Refusal = tuple[str, int, dict[str, str]]
