@@ -75,23 +75,25 @@ def _register_api(app: Flask) -> None:
         trends,
     )
     from tracker.api.guards import init_app as init_guards
-    from tracker.api.openapi import openapi
+    from tracker.api.openapi import declare_security_schemes, openapi, spec_security
 
     openapi.init_app(
         app,
         spec_kwargs={
+            **spec_security(),
             "info": {
                 "description": (
                     f"Scored {instruments_module.names()} responses over time. Errors are "
                     "application/problem+json (RFC 9457). Cookie-authenticated writes "
                     "need the X-CSRF-Token header from GET /api/v1/auth/me."
                 )
-            }
+            },
         },
     )
     from tracker.api.fields import id_parameter_schema
     from tracker.inputs import DbIdConverter, InstrumentConverter, instrument_parameter_schema
 
+    declare_security_schemes(app)
     openapi.register_converter(DbIdConverter, id_parameter_schema)
     openapi.register_converter(InstrumentConverter, instrument_parameter_schema)
     for module in (

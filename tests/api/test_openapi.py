@@ -36,3 +36,28 @@ def test_interactive_docs_are_served_without_a_cdn(app):
     page = client.get("/api/v1/docs").get_data(as_text=True)
     assert "https://" not in page
     assert client.get("/api/v1/docs/static/swagger-ui-bundle.js").status_code == 200
+
+
+def test_security_schemes_let_try_it_out_write(app):
+    """Session cookie + X-CSRF-Token, or a bearer token; login and token say they need neither."""
+    spec = anonymous(app).get("/api/v1/openapi.json").json
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["sessionCookie"] == {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": app.config["SESSION_COOKIE_NAME"],
+        "description": schemes["sessionCookie"]["description"],
+    }
+    assert (schemes["csrfHeader"]["in"], schemes["csrfHeader"]["name"]) == (
+        "header",
+        "X-CSRF-Token",
+    )
+    assert (schemes["bearerToken"]["type"], schemes["bearerToken"]["scheme"]) == ("http", "bearer")
+    assert spec["security"] == [{"sessionCookie": [], "csrfHeader": []}, {"bearerToken": []}]
+    public = {
+        (path, method)
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+        if isinstance(operation, dict) and operation.get("security") == []
+    }
+    assert public == {("/api/v1/auth/login", "post"), ("/api/v1/oauth/token", "post")}

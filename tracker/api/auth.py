@@ -8,6 +8,7 @@ from flask_login import current_user, login_required
 
 from tracker.api.blueprint import ApiBlueprint
 from tracker.api.fields import Id, StrictSchema
+from tracker.api.openapi import PUBLIC
 from tracker.auth import access
 from tracker.auth.login import LoginRefused, authenticate, end_session, start_session
 from tracker.auth.session import csrf_token
@@ -38,6 +39,7 @@ class MeSchema(UserSchema):
 
 
 @blp.route("/login", methods=["POST"], endpoint="Login")
+@blp.doc(security=PUBLIC)
 @limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"])
 @documented_problems(
     blp,

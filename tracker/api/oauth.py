@@ -10,6 +10,7 @@ from flask import Response, current_app, jsonify, request
 from sqlalchemy.exc import IntegrityError
 
 from tracker.api.blueprint import ApiBlueprint
+from tracker.api.openapi import PUBLIC
 from tracker.auth import audit, smart
 from tracker.auth.clients import check_secret, find_client, forget_expired, issue_token
 from tracker.extensions import db, limiter
@@ -124,7 +125,7 @@ def _authenticate(form: dict) -> ApiClient:
 
 @blp.route("/token", methods=["POST"], endpoint="token")
 @limiter.limit(lambda: current_app.config["TOKEN_RATE_LIMIT"])
-@blp.doc(**TOKEN_DOC)
+@blp.doc(**TOKEN_DOC, security=PUBLIC)
 def token() -> Response:
     """Client credentials grant: 300-second opaque bearer tokens, no refresh tokens."""
     form = request.form.to_dict()
