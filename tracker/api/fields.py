@@ -59,8 +59,7 @@ class Instant(ma.fields.AwareDateTime):
 
     default_error_messages = {
         "invalid": (
-            "Not a valid date-time; use ISO 8601 with an offset, "
-            "e.g. 2026-03-01T09:30:00+00:00."
+            "Not a valid date-time; use ISO 8601 with an offset, e.g. 2026-03-01T09:30:00+00:00."
         ),
         "invalid_awareness": (
             "Add a UTC offset such as +00:00 (e.g. 2026-03-01T09:30:00+00:00): "
