@@ -20,13 +20,13 @@ from tracker.auth.users import create_user
 from tracker.extensions import db
 from tracker.instruments import Instrument
 from tracker.models import (
-    CareTeamMember,
     Patient,
     PatientIdentifier,
     TreatmentSeries,
-    TreatmentSession,
     User,
 )
+from tracker.services import patients as patient_service
+from tracker.services import series as series_service
 from tracker.services.responses import Submission, submit
 
 DEMO_MRN_SYSTEM = "urn:tracker:demo:mrn"
@@ -154,6 +154,7 @@ def _user(email: str, role: str, patient_id: int | None = None) -> User:
 
 
 def _patient(spec: DemoPatient, clinician: User) -> tuple[Patient, bool]:
+    """The demo patient, registered through the same use case as the API's (care team included)."""
     existing = db.session.scalar(
         select(Patient)
         .join(PatientIdentifier)
@@ -161,39 +162,25 @@ def _patient(spec: DemoPatient, clinician: User) -> tuple[Patient, bool]:
     )
     if existing:
         return existing, False
-    patient = Patient(
-        display_name=spec.name,
-        identifiers=[PatientIdentifier(system=DEMO_MRN_SYSTEM, value=spec.mrn)],
-    )
-    db.session.add(patient)
-    db.session.flush()
-    db.session.add(CareTeamMember(patient_id=patient.id, user_id=clinician.id))
-    return patient, True
+    return patient_service.register(clinician, spec.name, None, [(DEMO_MRN_SYSTEM, spec.mrn)]), True
 
 
 def _series(
     patient: Patient, plan: DemoSeries, start: datetime, clinician: User
 ) -> TreatmentSeries:
+    """A series and its sessions, under the rules every shell obeys (sessions inside it)."""
     started = start + timedelta(weeks=plan.start_week, hours=1)
     ended = None if plan.end_week is None else start + timedelta(weeks=plan.end_week, hours=2)
-    series = TreatmentSeries(
-        patient_id=patient.id,
-        label=plan.label,
-        kind=plan.kind,
-        started_at=started,
-        ended_at=ended,
-        created_by=clinician.id,
-        sessions=[
-            TreatmentSession(
-                administered_at=started + timedelta(days=day, minutes=30),
-                dose_mg=35.0,
-                created_by=clinician.id,
-            )
-            for day in plan.session_days
-        ],
+    series = series_service.start(
+        clinician, patient, label=plan.label, kind=plan.kind, started_at=started, ended_at=ended
     )
-    db.session.add(series)
-    db.session.commit()
+    for day in plan.session_days:
+        series_service.log_session(
+            clinician,
+            series,
+            administered_at=started + timedelta(days=day, minutes=30),
+            dose_mg=35.0,
+        )
     return series
 
 
