@@ -73,6 +73,7 @@ from tracker.models import (
     TreatmentSession,
     User,
 )
+from tracker.models.response import ResponseStatus
 
 __all__ = [
     "SYNTH_MRN_SYSTEM",
@@ -743,7 +744,7 @@ def _write_chunk(
                     r.recorded_at,  # updated_at: unchanged since it was recorded
                     "clinician",
                     clinician,
-                    "final",
+                    ResponseStatus.FINAL.value,
                     None if r.series is None else first_series + r.series,
                 )
             )

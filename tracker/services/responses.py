@@ -22,6 +22,7 @@ from tracker.auth import audit
 from tracker.extensions import db
 from tracker.instruments import Instrument, InvalidAnswers
 from tracker.models import Alert, Response, TreatmentSeries, User
+from tracker.models.response import ResponseStatus
 from tracker.models.types import utcnow
 from tracker.services.errors import Conflict, Invalid
 
@@ -127,7 +128,7 @@ def _scored_row(submission: Submission, instrument: Instrument, enterer: Enterer
         source=enterer.source,
         entered_by=enterer.user_id,
         entered_by_client=enterer.client_id,
-        status="final",
+        status=ResponseStatus.FINAL,
         series_id=submission.series_id,
     )
 
@@ -143,7 +144,7 @@ def _previous_total(row: Response) -> int | None:
             Response.patient_id == row.patient_id,
             Response.instrument == row.instrument,
             Response.instrument_version == row.instrument_version,
-            Response.status == "final",
+            Response.status == ResponseStatus.FINAL,
             Response.id != row.id,
             Response.completed_at <= row.completed_at,
         )
@@ -272,7 +273,7 @@ def amend(
     Only a final response can be amended; of two concurrent amendments one
     wins and the other gets SubmissionConflict.
     """
-    if original.status != "final":
+    if original.status != ResponseStatus.FINAL:
         raise SubmissionConflict(
             f"Only a final response can be amended (this one is {original.status})."
         )
@@ -292,8 +293,8 @@ def amend(
     row.version = original.version + 1
     claimed = db.session.execute(
         update(Response)
-        .where(Response.id == original.id, Response.status == "final")
-        .values(status="amended", status_reason=reason, updated_at=utcnow())
+        .where(Response.id == original.id, Response.status == ResponseStatus.FINAL)
+        .values(status=ResponseStatus.AMENDED, status_reason=reason, updated_at=utcnow())
     ).rowcount
     if claimed != 1:
         db.session.rollback()
@@ -316,15 +317,15 @@ def amend(
 
 def mark_entered_in_error(row: Response, reason: str) -> Response:
     """Retract a mistaken entry: it stays readable but leaves every trend."""
-    if row.status == "entered-in-error":
+    if row.status == ResponseStatus.ENTERED_IN_ERROR:
         return row
-    if row.status != "final":
+    if row.status != ResponseStatus.FINAL:
         raise SubmissionConflict("An amended response is superseded; retract its newest version.")
     changed = db.session.execute(
         update(Response)
-        .where(Response.id == row.id, Response.status == "final")
+        .where(Response.id == row.id, Response.status == ResponseStatus.FINAL)
         .values(
-            status="entered-in-error",
+            status=ResponseStatus.ENTERED_IN_ERROR,
             status_reason=reason,
             version=Response.version + 1,
             updated_at=utcnow(),
