@@ -3,7 +3,8 @@
 The JSON API and the pages end a series through the same service, so a page
 that shows an outdated series cannot overwrite a change made through the API
 (and the other way round); a clinician who registers an MRN held by another
-care team learns only that it exists; the alerts inbox is newest opened first.
+care team learns only that it exists; the alerts inbox is high priority first,
+then newest opened first.
 """
 
 from __future__ import annotations
@@ -151,42 +152,70 @@ def test_mrn_on_another_care_team_is_a_409_that_says_whom_to_ask_and_nothing_els
         assert held == [int(first.json["id"])]
 
 
-def test_alert_inbox_is_newest_opened_first_on_api_and_page(world):
+def test_alert_inbox_is_high_priority_first_then_newest_opened_on_api_and_page(world):
     api = world.as_clinician_a()
     ids = []
-    for day in (1, 2, 3):
-        body = {"answers": PHQ9_EXAMPLE, "completed_at": f"2026-03-0{day}T09:30:00+00:00"}
+    for day in (1, 2, 3, 4, 5):
+        item_9 = 2 if day >= 4 else 1  # days 4 and 5: "more than half the days", high
+        body = {
+            "answers": PHQ9_EXAMPLE[:8] + [item_9],
+            "completed_at": f"2026-03-0{day}T09:30:00+00:00",
+        }
         ids.append(int(submit(api, world.patient_1, body).json["id"]))
     now = datetime.now(UTC)
     with world.app.app_context():
         alerts = {a.response_id: a.id for a in db.session.scalars(select(Alert))}
-        # The first alert (lowest id) was opened last: order must follow opened_at, not ids.
-        opened = {ids[0]: now, ids[1]: now - timedelta(hours=2), ids[2]: now - timedelta(hours=1)}
+        # The first alert (lowest id) was opened last: order must follow opened_at, not
+        # ids; the high ones were opened before every routine one and still come first.
+        opened = {
+            ids[0]: now,
+            ids[1]: now - timedelta(hours=2),
+            ids[2]: now - timedelta(hours=1),
+            ids[3]: now - timedelta(hours=4),
+            ids[4]: now - timedelta(hours=3),
+        }
         for response_id, at in opened.items():
             db.session.execute(
                 update(Alert).where(Alert.response_id == response_id).values(created_at=at)
             )
         db.session.commit()
-    expected = [str(alerts[ids[0]]), str(alerts[ids[2]]), str(alerts[ids[1]])]
+    expected = [str(alerts[ids[i]]) for i in (4, 3, 0, 2, 1)]
 
     listed = api.get("/api/v1/alerts?status=open")
     assert [a["id"] for a in listed.json["items"]] == expected
+    assert [a["priority"] for a in listed.json["items"]] == [
+        "high",
+        "high",
+        "routine",
+        "routine",
+        "routine",
+    ]
     assert all(a["opened_at"] == a["created_at"] for a in listed.json["items"])
 
-    # Paged one at a time, the same order and no repeats.
-    seen, cursor = [], None
-    while True:
-        url = "/api/v1/alerts?status=open&limit=1" + (f"&cursor={cursor}" if cursor else "")
-        page = api.get(url).json
-        seen += [a["id"] for a in page["items"]]
-        cursor = page["next_cursor"]
-        if not cursor:
-            break
-    assert seen == expected
+    # Paged one and two at a time, across the high/routine boundary: the same
+    # order and no repeats.
+    for limit in (1, 2):
+        seen, cursor = [], None
+        while True:
+            url = f"/api/v1/alerts?status=open&limit={limit}" + (
+                f"&cursor={cursor}" if cursor else ""
+            )
+            page = api.get(url).json
+            seen += [a["id"] for a in page["items"]]
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+        assert seen == expected
 
     inbox = text_of(as_clinician_a(world).get("/clinic/alerts"))
     positions = [inbox.index(f"/clinic/alerts/{alert_id}/acknowledge") for alert_id in expected]
     assert positions == sorted(positions)
+    assert inbox.count(">High priority<") == 2
+
+    patient_page = text_of(as_clinician_a(world).get(f"/clinic/patients/{world.patient_1}"))
+    positions = [patient_page.index(f"/clinic/alerts/{a}/acknowledge") for a in expected]
+    assert positions == sorted(positions)
+    assert patient_page.count(">High priority<") == 2
 
 
 def test_forged_cursor_is_a_422_on_every_list_and_a_400_outcome_on_fhir(world):
@@ -194,6 +223,10 @@ def test_forged_cursor_is_a_422_on_every_list_and_a_400_outcome_on_fhir(world):
 
     api = world.as_admin()
     forged = encode_cursor(["0001-01-01T00:30:00+01:00", 1])
+    # The inbox's position is (priority rank, opened_at, id): a rank that is not an integer.
+    forged_rank = encode_cursor(["high", "2026-03-01T09:30:00+00:00", 1])
+    answer = api.get(f"/api/v1/alerts?cursor={forged_rank}")
+    assert answer.status_code == 422 and "cursor" in answer.json["errors"]
     for url in (
         f"/api/v1/patients?cursor={forged}",
         f"/api/v1/alerts?cursor={forged}",

@@ -143,23 +143,47 @@ def test_synth_writes_what_submissions_would(app: Flask) -> None:
                 assert s.ended_at is None or row.completed_at <= s.ended_at
 
         # Alerts: exactly those services.responses._raise_alerts would have opened.
+        # Deterioration: on the previous score, or on the baseline (the latest score in
+        # [start - 30 days, start]) of a series ongoing or ended at most 30 days before.
+        window = timedelta(days=30)
         expected = set()
         previous: dict[tuple[int, str], int] = {}
-        for row in sorted(rows, key=lambda r: (r.completed_at, r.id)):
+        ordered = sorted(rows, key=lambda r: (r.completed_at, r.id))
+        for row in ordered:
             instrument = instruments.get(row.instrument, row.instrument_version)
-            # The instrument's alert rules: for PHQ-9, item 9 >= 1 opens suicidal_ideation.
-            for kind, _priority in instrument.alerts_for(row.answers, row.flags):
-                expected.add((row.id, kind))
-            before = previous.get((row.patient_id, row.instrument))
-            if before is not None and deterioration(instrument, before, row.total):
-                expected.add((row.id, "reliable_deterioration"))
+            # The instrument's alert rules: for PHQ-9, item 9 >= 1 opens suicidal_ideation,
+            # high when item 9 >= 2.
+            for kind, priority in instrument.alerts_for(row.answers, row.flags):
+                expected.add((row.id, kind, priority))
+            before = [previous.get((row.patient_id, row.instrument))]
+            for s in series.values():
+                if s.patient_id != row.patient_id or s.started_at > row.completed_at:
+                    continue
+                if s.ended_at is not None and s.ended_at + window < row.completed_at:
+                    continue
+                candidates = [
+                    r
+                    for r in ordered
+                    if r.patient_id == row.patient_id
+                    and r.instrument == row.instrument
+                    and s.started_at - window <= r.completed_at <= s.started_at
+                ]
+                if candidates and candidates[-1].id != row.id:
+                    before.append(candidates[-1].total)
+            if any(b is not None and deterioration(instrument, b, row.total) for b in before):
+                expected.add((row.id, "reliable_deterioration", "routine"))
             previous[(row.patient_id, row.instrument)] = row.total
         alerts = list(db.session.scalars(select(Alert)))
-        assert {(a.response_id, a.kind) for a in alerts} == expected
-        assert any(kind == "suicidal_ideation" for _, kind in expected)
+        assert {(a.response_id, a.kind, a.priority) for a in alerts} == expected
+        assert len(alerts) == len(expected)
+        assert any(kind == "suicidal_ideation" for _, kind, _ in expected)
+        assert any(kind == "reliable_deterioration" for _, kind, _ in expected)
         assert all(a.status == "open" for a in alerts)
         item9 = [r for r in rows if r.instrument == "phq9" and r.answers[8] > 0]
-        assert item9 and all((r.id, "suicidal_ideation") in expected for r in item9)
+        assert item9 and all(
+            (r.id, "suicidal_ideation", "high" if r.answers[8] >= 2 else "routine") in expected
+            for r in item9
+        )
 
         # New rows after a bulk load get fresh ids (PostgreSQL: the sequences moved on).
         top = max(r.id for r in rows)

@@ -17,7 +17,9 @@ real core (:func:`tracker.instruments.score`), ``version`` 1, ``updated_at =
 recorded_at``, an open alert for every raised flag with an alert rule (e.g.
 ``suicidal_ideation`` for PHQ-9 item 9 above 0) and an open
 ``reliable_deterioration`` alert for a reliable worsening since the previous
-score (:func:`tracker.analysis.change.deterioration`). There is no
+score or on the baseline of a series that is ongoing or ended within the
+post window (:func:`tracker.analysis.change.deterioration`), with the
+priority the instrument's alert rules give. There is no
 audit event per row (nobody read or wrote a real record); one event records
 the run. No Idempotency-Key or request fingerprint either: nothing was retried.
 
@@ -59,6 +61,7 @@ from sqlalchemy import Connection, Table, func, insert, select, text
 
 from tracker import instruments
 from tracker.analysis.change import deterioration
+from tracker.analysis.trends import DEFAULT_WINDOW, Anchor, Point, SeriesPeriod, find_baseline
 from tracker.auth import audit
 from tracker.auth.users import create_user
 from tracker.extensions import db
@@ -620,7 +623,7 @@ _KEYS: dict[str, tuple[str, ...]] = {
         "status",
         "series_id",
     ),
-    "alert": ("patient_id", "response_id", "kind", "status", "created_at"),
+    "alert": ("patient_id", "response_id", "kind", "priority", "status", "created_at"),
 }
 _JSON_KEYS = ("answers", "subscales", "flags")  # serialised by _Scorer
 
@@ -676,6 +679,42 @@ def _insert(conn: Connection, table: Table, rows: list[tuple], done: Sequence[st
         conn.exec_driver_sql(str(compiled), prepared[start : start + ROWS_PER_STATEMENT])
 
 
+def _worse_than_a_series_baseline(
+    instrument: Instrument,
+    seen: list[Point],
+    periods: list[SeriesPeriod],
+    cache: dict[tuple[int, str], Anchor | None],
+    response_id: int,
+    completed_at: datetime,
+    total: int,
+) -> bool:
+    """As services.responses: reliably worse than the baseline of a series that is
+    ongoing at ``completed_at`` or ended within the post window before it.
+
+    ``seen``: this instrument's points so far, this one last. A series' baseline
+    is fixed once a later point exists, so it is found once and kept.
+    """
+    for period in periods:
+        if period.started_at > completed_at:
+            continue
+        if period.ended_at is not None and period.ended_at < completed_at - DEFAULT_WINDOW:
+            continue
+        key = (period.series_id, instrument.code)
+        if key in cache:
+            baseline = cache[key]
+        else:
+            baseline = find_baseline(seen, period, DEFAULT_WINDOW)
+            if completed_at > period.started_at:
+                cache[key] = baseline
+        if (
+            baseline is not None
+            and baseline.response_id != response_id
+            and deterioration(instrument, baseline.total, total)
+        ):
+            return True
+    return False
+
+
 def _write_chunk(
     conn: Connection,
     plans: Iterable[ScoredPlan],
@@ -717,6 +756,12 @@ def _write_chunk(
             )
             sessions.extend((series_id, at, dose, clinician, at) for at, dose in s.sessions)
         previous: dict[str, int] = {}
+        points: dict[str, list[Point]] = {}
+        periods = [
+            SeriesPeriod(first_series + i, s.label, s.kind, s.started_at, s.ended_at)
+            for i, s in enumerate(plan.series)
+        ]
+        baselines: dict[tuple[int, str], Anchor | None] = {}
         for r, scored in zip(plan.responses, scores, strict=True):
             total = scored.total
             response_id += 1
@@ -749,17 +794,32 @@ def _write_chunk(
                 )
             )
             # The same alerts, in the same order, as services.responses._raise_alerts.
-            kinds = [kind for kind, _ in instrument.alerts_for(r.answers, scored.flags)]
+            opened = list(instrument.alerts_for(r.answers, scored.flags))
             before = previous.get(code)
-            # deterioration() decides; the cheap pre-check spares it the million easy calls.
+            seen = points.setdefault(code, [])
+            seen.append(Point(response_id, r.completed_at, total, scored.severity))
+            # deterioration() decides; the cheap pre-checks spare it the million easy calls.
             if (
                 before is not None
                 and total - before >= instrument.thresholds.reliable_change
                 and deterioration(instrument, before, total)
+            ) or (
+                total >= instrument.thresholds.reliable_change
+                and _worse_than_a_series_baseline(
+                    instrument, seen, periods, baselines, response_id, r.completed_at, total
+                )
             ):
-                kinds.append(instruments.RELIABLE_DETERIORATION)
+                opened.append(
+                    (
+                        instruments.RELIABLE_DETERIORATION,
+                        instruments.RELIABLE_DETERIORATION_PRIORITY,
+                    )
+                )
             previous[code] = total
-            alerts.extend((patient_id, response_id, kind, "open", r.recorded_at) for kind in kinds)
+            alerts.extend(
+                (patient_id, response_id, kind, priority, "open", r.recorded_at)
+                for kind, priority in opened
+            )
     for table, rows in zip(
         _TABLES,
         (patients, identifiers, care_team, series_rows, sessions, responses, alerts),

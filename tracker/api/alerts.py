@@ -28,6 +28,13 @@ class AlertSchema(ma.Schema):
     patient_id = Id()
     response_id = Id()
     kind = ma.fields.String(metadata={"description": " | ".join(instruments.alert_labels())})
+    priority = ma.fields.String(
+        metadata={
+            "description": " | ".join(instruments.ALERT_PRIORITIES)
+            + ": suicidal ideation is high when PHQ-9 item 9 is 2 or more",
+            "enum": list(instruments.ALERT_PRIORITIES),
+        }
+    )
     status = ma.fields.String()
     opened_at = ma.fields.Function(
         lambda alert: alert.created_at.isoformat(),
@@ -59,7 +66,7 @@ class AcknowledgeSchema(StrictSchema):
 @blp.arguments(AlertListArgs, location="query")
 @blp.response(200, AlertPageSchema)
 def list_alerts(args: dict) -> dict:
-    """Alerts of the patients the caller may see, newest opened first."""
+    """Alerts of the patients the caller may see: high priority first, then newest opened first."""
     access.require_role("clinician", "admin")
     query = service.inbox(current_user, args.get("status"), args.get("patient_id"))
     page = paging.page(query, service.INBOX_ORDER, args["limit"], args["cursor"])

@@ -11,8 +11,9 @@ from tracker.models.alert import AlertStatus
 from tracker.models.types import utcnow
 from tracker.services.paging import Order
 
-# Newest opened first; the id breaks ties between alerts opened by one response.
-INBOX_ORDER = Order((Alert.created_at, Alert.id), descending=True)
+# High priority first, then newest opened first; the id breaks ties between
+# alerts opened by one response (docs/api.md, "Alerts").
+INBOX_ORDER = Order((Alert.priority_rank, Alert.created_at, Alert.id), descending=True)
 
 
 def inbox(viewer: User, status: str | None = None, patient_id: int | None = None) -> Select:

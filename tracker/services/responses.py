@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
 from tracker import instruments
 from tracker.analysis.change import deterioration
+from tracker.analysis.trends import DEFAULT_WINDOW, Anchor, Point, SeriesPeriod, find_baseline
 from tracker.auth import audit
 from tracker.extensions import db
 from tracker.instruments import Instrument, InvalidAnswers
@@ -153,24 +155,112 @@ def _previous_total(row: Response) -> int | None:
     )
 
 
-def _raise_alerts(
-    row: Response, instrument: Instrument, already: frozenset[str] = frozenset()
-) -> None:
-    """Flags with an alert rule (e.g. thoughts of self-harm), or a reliable worsening,
-    must reach a clinician. Which flag opens which alert is the instrument's
-    ``alert_rules`` (docs/clinical-rules.md, "Alerts").
+def _series_baselines(row: Response) -> list[Anchor]:
+    """The baselines of the patient's series that are ongoing at ``row.completed_at``
+    or ended within the post window before it; one statement.
 
-    ``already``: kinds the superseded version raised, so a correction does not
-    page the clinician twice for the same answers.
+    The baseline is the trend's (:func:`tracker.analysis.trends.find_baseline`):
+    the latest final score at or before the start, within the baseline window.
+    The statement fetches, per series, that latest score at or before the start;
+    ``find_baseline`` decides whether it is recent enough.
     """
-    kinds = [kind for kind, _priority in instrument.alerts_for(row.answers, row.flags)]
+    window = DEFAULT_WINDOW
+    earlier = aliased(Response)
+    latest_before_start = (
+        select(earlier.id)
+        .where(
+            earlier.patient_id == row.patient_id,
+            earlier.instrument == row.instrument,
+            earlier.status == ResponseStatus.FINAL,
+            earlier.completed_at <= TreatmentSeries.started_at,
+        )
+        .order_by(earlier.completed_at.desc(), earlier.id.desc())
+        .limit(1)
+        .correlate(TreatmentSeries)
+        .scalar_subquery()
+    )
+    found = db.session.execute(
+        select(
+            TreatmentSeries.id,
+            TreatmentSeries.label,
+            TreatmentSeries.kind,
+            TreatmentSeries.started_at,
+            TreatmentSeries.ended_at,
+            Response.id.label("response_id"),
+            Response.completed_at,
+            Response.total,
+            Response.severity,
+        )
+        .join(Response, Response.id == latest_before_start)
+        .where(
+            TreatmentSeries.patient_id == row.patient_id,
+            TreatmentSeries.started_at <= row.completed_at,
+            or_(
+                TreatmentSeries.ended_at.is_(None),
+                TreatmentSeries.ended_at >= row.completed_at - window,
+            ),
+        )
+    ).all()
+    baselines = []
+    for s in found:
+        period = SeriesPeriod(s.id, s.label, s.kind, s.started_at, s.ended_at)
+        point = Point(s.response_id, s.completed_at, s.total, s.severity)
+        baseline = find_baseline([point], period, window)
+        if baseline is not None and baseline.response_id != row.id:
+            baselines.append(baseline)
+    return baselines
+
+
+def _deteriorated(row: Response, instrument: Instrument) -> bool:
+    """Reliably worse than the previous final score, or than the baseline of a series
+    that is ongoing or ended within the post window (docs/clinical-rules.md, "Alerts")."""
     previous = _previous_total(row)
     if previous is not None and deterioration(instrument, previous, row.total):
-        kinds.append(instruments.RELIABLE_DETERIORATION)
-    for kind in kinds:
-        if kind in already:
+        return True
+    return any(deterioration(instrument, b.total, row.total) for b in _series_baselines(row))
+
+
+def _raise_alerts(
+    row: Response, instrument: Instrument, already: dict[str, str] | None = None
+) -> None:
+    """Flags with an alert rule (e.g. thoughts of self-harm), or a reliable worsening,
+    must reach a clinician. Which flag opens which alert, and at which priority,
+    is the instrument's ``alert_rules`` (docs/clinical-rules.md, "Alerts").
+
+    ``already``: for an amendment, the most urgent priority each kind was
+    alerted at anywhere in the response's chain. A kind opens again only at a
+    more urgent priority (item 9 from 1 to 2), so a correction does not page
+    the clinician twice for the same risk.
+    """
+    opened = list(instrument.alerts_for(row.answers, row.flags))
+    if _deteriorated(row, instrument):
+        opened.append(
+            (instruments.RELIABLE_DETERIORATION, instruments.RELIABLE_DETERIORATION_PRIORITY)
+        )
+    for kind, priority in opened:
+        if already is not None and kind in already and not _more_urgent(priority, already[kind]):
             continue
-        db.session.add(Alert(patient_id=row.patient_id, response_id=row.id, kind=kind))
+        db.session.add(
+            Alert(patient_id=row.patient_id, response_id=row.id, kind=kind, priority=priority)
+        )
+
+
+def _more_urgent(priority: str, than: str) -> bool:
+    order = instruments.ALERT_PRIORITIES  # most urgent first
+    return order.index(priority) < order.index(than)
+
+
+def _chain_alerts(chain_id: int) -> dict[str, str]:
+    """Alert kind -> the most urgent priority it was opened at for any version of a chain."""
+    most: dict[str, str] = {}
+    for kind, priority in db.session.execute(
+        select(Alert.kind, Alert.priority)
+        .join(Response, Response.id == Alert.response_id)
+        .where(Response.chain_id == chain_id)
+    ):
+        if kind not in most or _more_urgent(priority, most[kind]):
+            most[kind] = priority
+    return most
 
 
 @dataclass(frozen=True)
@@ -305,10 +395,7 @@ def amend(
     except IntegrityError:
         db.session.rollback()
         raise SubmissionConflict("This response was already amended.") from None
-    raised = frozenset(
-        db.session.scalars(select(Alert.kind).where(Alert.response_id == original.id))
-    )
-    _raise_alerts(row, instrument, raised)
+    _raise_alerts(row, instrument, _chain_alerts(original.chain_id))
     audit.record("update", "response", original.id, original.patient_id)
     audit.record("create", "response", row.id, row.patient_id)
     db.session.commit()

@@ -17,6 +17,7 @@ from tracker.auth import access, audit
 from tracker.extensions import db
 from tracker.models import Alert, Response, TreatmentSeries
 from tracker.models.alert import AlertStatus
+from tracker.services import alerts as alert_service
 from tracker.web import bp
 from tracker.web.charts import patient_charts
 from tracker.web.clinic_list import ALERT_KINDS
@@ -53,7 +54,7 @@ def clinic_patient(patient_id: int) -> str:
         select(Alert, Response.instrument, Response.completed_at)
         .join(Response, Response.id == Alert.response_id)
         .where(Alert.patient_id == patient.id, Alert.status == AlertStatus.OPEN)
-        .order_by(Alert.id.desc())
+        .order_by(*alert_service.INBOX_ORDER.clauses())
     ).all()
     if alerts:
         audit.record("read", "alert", patient_id=patient.id)
