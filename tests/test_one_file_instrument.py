@@ -72,7 +72,9 @@ def toy(version: str = "1", items: int = 2) -> Instrument:
         ),
         bands=(Band("calm", "Calm", 0, 2), Band("cross", "Cross", 3, top)),
         subscales=(),
-        thresholds=Thresholds(cutoff=3, mcid=2, reliable_change=2, remission_below=2),
+        thresholds=Thresholds(
+            cutoff=3, mcid=2, reliable_change=2, remission_below=2, caseness=3, recovery_below=3
+        ),
         codes=Codes(
             panel="toy-panel",
             total="toy-total",

@@ -15,11 +15,13 @@ The statement, on both databases:
 1. ``selected`` (CTE): the series that pass the caller's filters (visible
    patients, kind, started_at range), each with its window bounds
    (started_at − baseline window, ended_at + post window) and its UTC month.
-2. ``per_series`` (CTE, MATERIALIZED): for each selected series two correlated
+2. ``anchored`` (CTE, MATERIALIZED): for each selected series correlated
    subqueries, ``ORDER BY completed_at, id … LIMIT 1``, pick the baseline
-   total (latest final response in the baseline window, ties → higher id) and
-   the post total (earliest in the post window, ties → lower id). An ongoing
-   series has a NULL ended_at, so its post window is empty.
+   total and its completed_at (latest final response in the baseline window,
+   ties → higher id). ``per_series`` (CTE, MATERIALIZED) then picks the post
+   total (earliest in the post window completed strictly after the baseline,
+   ties → lower id). An ongoing series has a NULL ended_at, so its post window
+   is empty.
 3. The aggregate: counts and integer sums over ``per_series`` (overall, and
    with ``by_month`` also grouped by month, in the same statement via
    ``UNION ALL``).
@@ -58,7 +60,7 @@ from tracker.extensions import db
 from tracker.instruments import Instrument
 from tracker.models import Response, TreatmentSeries
 from tracker.models.response import ResponseStatus
-from tracker.models.types import UTCDateTime
+from tracker.models.types import UTCDateTime, utcnow
 
 __all__ = ["MEAN_PLACES", "RATE_PLACES", "Figures", "Outcomes", "clinic_outcomes"]
 
@@ -75,19 +77,26 @@ RATE_PLACES = 3  # rates: 0.523, so one series still shows in a clinic of a few 
 class Figures:
     """The outcome figures of one set of series (field names of docs/api.md, "Outcomes").
 
-    Means and rates are over the evaluable series (baseline AND post found);
-    each is None when its denominator is 0, so "no data" never reads as 0 %.
+    Means are over the evaluable series (baseline AND post found). Response,
+    remission and recovery rates are over ``cases`` (evaluable series whose
+    baseline was a case); reliable improvement and deterioration over
+    ``evaluable``; ``paired_rate`` is evaluable ÷ ended. Each is None when its
+    denominator is 0, so "no data" never reads as 0 %.
     """
 
     series: int  # every selected series, ongoing ones included
+    ended: int  # selected series with an end in the past
     evaluable: int
+    paired_rate: float | None  # evaluable ÷ ended: how often both ends were captured
+    cases: int  # evaluable series whose baseline was a case
     mean_baseline: float | None
     mean_post: float | None
     mean_change: float | None
-    response_rate: float | None  # denominator: evaluable series with a baseline above 0
-    remission_rate: float | None
-    reliable_improvement_rate: float | None
-    reliable_deterioration_rate: float | None
+    response_rate: float | None  # over cases
+    remission_rate: float | None  # over cases
+    recovery_rate: float | None  # reliable recovery (clinically significant), over cases
+    reliable_improvement_rate: float | None  # over evaluable
+    reliable_deterioration_rate: float | None  # over evaluable
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,14 +191,17 @@ def clinic_outcomes(
     baseline_window_days: int = 30,
     post_window_days: int = 30,
     by_month: bool = False,
+    now: datetime | None = None,
 ) -> Outcomes:
     """Outcome figures of the selected series on ``instrument``, in one SQL statement.
 
     ``patient_ids``: a SELECT of the patient ids to include (None: every patient),
     typically the caller's visible patients. ``since``/``until`` bound the
     series' started_at, both inclusive, and must be timezone-aware. Windows
-    are whole days (0–365 in the API), as in the trends endpoint.
+    are whole days (0–365 in the API), as in the trends endpoint. ``now``
+    decides which series have ended (default: the current time).
     """
+    now = now or utcnow()
     for name, value in (("since", since), ("until", until)):
         if value is not None and value.utcoffset() is None:
             raise ValueError(f"{name} must be timezone-aware, not {value!r}")
@@ -226,43 +238,75 @@ def clinic_outcomes(
     response_t = Response.__table__.c
 
     def anchor(
-        low: ColumnElement[datetime], high: ColumnElement[datetime], latest: bool
-    ) -> ColumnElement[int]:
-        """Total of the latest (baseline) or earliest (post) final response in [low, high]."""
+        patient_id: ColumnElement[int],
+        low: ColumnElement[datetime],
+        high: ColumnElement[datetime],
+        latest: bool,
+        column: str = "total",
+        after: ColumnElement[datetime] | None = None,
+    ) -> ColumnElement[Any]:
+        """``column`` of the latest (baseline) or earliest (post) final response in
+        [low, high], completed strictly after ``after`` when given."""
         order = (
             (response_t.completed_at.desc(), response_t.id.desc())
             if latest
             else (response_t.completed_at.asc(), response_t.id.asc())
         )
+        conditions = [
+            response_t.patient_id == patient_id,
+            response_t.instrument == instrument.code,
+            response_t.status == ResponseStatus.FINAL,
+            response_t.completed_at >= low,
+            response_t.completed_at <= high,
+        ]
+        if after is not None:
+            conditions.append(response_t.completed_at > after)
         return (
-            select(response_t.total)
-            .where(
-                response_t.patient_id == selected.c.patient_id,
-                response_t.instrument == instrument.code,
-                response_t.status == ResponseStatus.FINAL,
-                response_t.completed_at >= low,
-                response_t.completed_at <= high,
-            )
+            select(getattr(response_t, column))
+            .where(*conditions)
             .order_by(*order)
             .limit(1)
             .scalar_subquery()
         )
 
+    baseline_window = (selected.c.patient_id, selected.c.baseline_from, selected.c.started_at)
+    anchored = (
+        select(
+            selected.c.patient_id,
+            selected.c.month,
+            selected.c.ended_at,
+            selected.c.post_until,
+            anchor(*baseline_window, latest=True).label("baseline"),
+            anchor(*baseline_window, latest=True, column="completed_at").label("baseline_at"),
+        )
+        .cte("anchored")
+        .prefix_with("MATERIALIZED")
+    )
     per_series = (
         select(
-            selected.c.month,
-            anchor(selected.c.baseline_from, selected.c.started_at, latest=True).label("baseline"),
-            # ended_at NULL (ongoing) makes both bounds NULL: no post.
-            anchor(selected.c.ended_at, selected.c.post_until, latest=False).label("post"),
+            anchored.c.month,
+            anchored.c.ended_at,
+            anchored.c.baseline,
+            # ended_at NULL (ongoing) makes both bounds NULL: no post. Strictly after the
+            # baseline response: one response is never both (a NULL baseline_at: no post).
+            anchor(
+                anchored.c.patient_id,
+                anchored.c.ended_at,
+                anchored.c.post_until,
+                latest=False,
+                after=anchored.c.baseline_at,
+            ).label("post"),
         )
         # MATERIALIZED: each anchor is looked up once per series. Inlined, the CTE would put
-        # a copy of both subqueries into every aggregate that reads baseline or post (SQLite
-        # does, about 20 lookups per series instead of 2).
+        # a copy of the subqueries into every aggregate that reads baseline or post (SQLite
+        # does, about 20 lookups per series instead of 3).
         .cte("per_series")
         .prefix_with("MATERIALIZED")
     )
 
-    tallies = _tally_columns(instrument, per_series.c.baseline, per_series.c.post)
+    tallies = _tally_columns(
+        instrument, per_series.c.baseline, per_series.c.post, per_series.c.ended_at, now
+    )
     overall = select(null().label("month"), *tallies).select_from(per_series)
     if by_month:
         monthly = (
@@ -285,7 +329,11 @@ def clinic_outcomes(
 
 
 def _tally_columns(
-    instrument: Instrument, baseline: ColumnElement[int], post: ColumnElement[int]
+    instrument: Instrument,
+    baseline: ColumnElement[int],
+    post: ColumnElement[int],
+    ended_at: ColumnElement[datetime],
+    now: datetime,
 ) -> list[ColumnElement[Any]]:
     """Counts and integer sums per group; every verdict is change.compare's rule in integers."""
     t = instrument.thresholds
@@ -300,16 +348,19 @@ def _tally_columns(
     def sum_if(condition: ColumnElement[bool], value: ColumnElement[int]) -> ColumnElement[int]:
         return func.sum(case((condition, value)))
 
+    case_ = baseline >= t.caseness  # response, remission and recovery are judged for cases
+    improved = post - baseline <= -t.reliable_change
     return [
         func.count().label("series"),
+        count_if(ended_at.is_not(None), ended_at < now).label("ended"),
         count_if(evaluable).label("evaluable"),
         sum_if(evaluable, baseline).label("sum_baseline"),
         sum_if(evaluable, post).label("sum_post"),
-        # A baseline of 0 has no relative fall: out of response_rate's denominator.
-        count_if(evaluable, baseline > 0).label("response_base"),
-        count_if(evaluable, baseline > 0, post * den <= baseline * (den - num)).label("responders"),
-        count_if(evaluable, post < t.remission_below).label("remitters"),
-        count_if(evaluable, post - baseline <= -t.reliable_change).label("improved"),
+        count_if(evaluable, case_).label("cases"),
+        count_if(evaluable, case_, post * den <= baseline * (den - num)).label("responders"),
+        count_if(evaluable, case_, post < t.remission_below).label("remitters"),
+        count_if(evaluable, case_, improved, post < t.recovery_below).label("recovered"),
+        count_if(evaluable, improved).label("improved"),
         count_if(evaluable, post - baseline >= t.reliable_change).label("deteriorated"),
     ]
 
@@ -334,14 +385,19 @@ def _figures(row: Any) -> Figures:
         return None if not base else _round_half_away(Fraction(int(count), int(base)), RATE_PLACES)
 
     change = None if not evaluable else int(row.sum_post) - int(row.sum_baseline)
+    cases = int(row.cases)
     return Figures(
         series=int(row.series),
+        ended=int(row.ended),
         evaluable=evaluable,
+        paired_rate=rate(evaluable, int(row.ended)),
+        cases=cases,
         mean_baseline=mean(row.sum_baseline),
         mean_post=mean(row.sum_post),
         mean_change=mean(change),
-        response_rate=rate(row.responders, row.response_base),
-        remission_rate=rate(row.remitters, evaluable),
+        response_rate=rate(row.responders, cases),
+        remission_rate=rate(row.remitters, cases),
+        recovery_rate=rate(row.recovered, cases),
         reliable_improvement_rate=rate(row.improved, evaluable),
         reliable_deterioration_rate=rate(row.deteriorated, evaluable),
     )

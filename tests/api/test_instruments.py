@@ -19,6 +19,8 @@ def test_instrument_detail_shows_thresholds_bands_and_codes(world):
         "mcid": 5,
         "reliable_change": 6,
         "remission_below": 5,
+        "caseness": 10,
+        "recovery_below": 10,
         "response_fall_fraction": 0.5,
     }
     assert [(b["code"], b["min"], b["max"]) for b in body["bands"]] == [
@@ -33,6 +35,8 @@ def test_instrument_detail_shows_thresholds_bands_and_codes(world):
     assert [o["value"] for o in body["items"][0]["options"]] == [0, 1, 2, 3]
     pcl5 = world.as_clinician_a().get("/api/v1/instruments/pcl5").json
     assert pcl5["thresholds"]["cutoff"] == 33 and pcl5["thresholds"]["reliable_change"] == 15
+    # Marx 2022: recovered at 28 or below, i.e. below 29
+    assert (pcl5["thresholds"]["caseness"], pcl5["thresholds"]["recovery_below"]) == (33, 29)
     assert pcl5["max_missing"] == 2
 
 

@@ -34,16 +34,21 @@ from tracker.outcomes import clinic_outcomes
 
 FIGURES = (
     "series",
+    "ended",
     "evaluable",
+    "paired_rate",
+    "cases",
     "mean_baseline",
     "mean_post",
     "mean_change",
     "response_rate",
     "remission_rate",
+    "recovery_rate",
     "reliable_improvement_rate",
     "reliable_deterioration_rate",
 )
-NOTHING_EVALUABLE = dict.fromkeys(FIGURES[2:])
+# With nothing evaluable: no cases, and every mean and rate but paired_rate is null.
+NOTHING_EVALUABLE = {"cases": 0} | dict.fromkeys(FIGURES[5:])
 
 
 # --------------------------------------------------------------------------
@@ -114,48 +119,73 @@ def build_vignette_clinic(world: Any) -> tuple[ApiClient, ApiClient]:
 def test_clinician_and_admin_figures_by_hand(world):
     a, b = build_vignette_clinic(world)
     body = outcomes(a)
-    # 19→7 and 20→12: means 19.5, 9.5, −10.0; 7 ≤ 9.5 responds, 12 > 10 does not; neither
-    # is below 5; −12 and −8 are both ≤ −6 (reliable improvement).
+    # 4 series, 3 ended (the maintenance is ongoing), 2 evaluable (the booster has no
+    # baseline): paired 2/3. 19→7 and 20→12, both cases (≥ 10): means 19.5, 9.5, −10.0;
+    # 7 ≤ 9.5 responds, 12 > 10 does not; neither is below 5; −12 and −8 are both ≤ −6
+    # (reliable improvement); 7 < 10 recovers, 12 does not.
     assert body == {
         "instrument": "phq9",
         "series": 4,
+        "ended": 3,
         "evaluable": 2,
+        "paired_rate": 0.667,
+        "cases": 2,
         "mean_baseline": 19.5,
         "mean_post": 9.5,
         "mean_change": -10.0,
         "response_rate": 0.5,
         "remission_rate": 0.0,
+        "recovery_rate": 0.5,
         "reliable_improvement_rate": 1.0,
         "reliable_deterioration_rate": 0.0,
     }
     assert list(body) == ["instrument", *FIGURES]  # the order of docs/api.md, "Outcomes"
-    # B: 10→17, +7 ≥ 6 is a reliable deterioration.
+    # B: 10→17 (10 is a case), +7 ≥ 6 is a reliable deterioration.
     assert figures(outcomes(b)) == {
         "series": 1,
+        "ended": 1,
         "evaluable": 1,
+        "paired_rate": 1.0,
+        "cases": 1,
         "mean_baseline": 10.0,
         "mean_post": 17.0,
         "mean_change": 7.0,
         "response_rate": 0.0,
         "remission_rate": 0.0,
+        "recovery_rate": 0.0,
         "reliable_improvement_rate": 0.0,
         "reliable_deterioration_rate": 1.0,
     }
-    # Admin, all three: 49/3 = 16.33, 36/3 = 12, −13/3 = −4.33; rates 1/3, 0, 2/3, 1/3.
+    # Admin, all three evaluable of 4 ended: 49/3 = 16.33, 36/3 = 12, −13/3 = −4.33;
+    # all three are cases: response 1/3, remission 0, recovery 1/3; improvement 2/3, worse 1/3.
     assert figures(outcomes(world.as_admin())) == {
         "series": 5,
+        "ended": 4,
         "evaluable": 3,
+        "paired_rate": 0.75,
+        "cases": 3,
         "mean_baseline": 16.3,
         "mean_post": 12.0,
         "mean_change": -4.3,
         "response_rate": 0.333,
         "remission_rate": 0.0,
+        "recovery_rate": 0.333,
         "reliable_improvement_rate": 0.667,
         "reliable_deterioration_rate": 0.333,
     }
     # Another instrument: the same series, but no GAD-7 scores at all.
     no_scores = outcomes(a, "gad7")
-    assert no_scores == {"instrument": "gad7", "series": 4, "evaluable": 0} | NOTHING_EVALUABLE
+    assert (
+        no_scores
+        == {
+            "instrument": "gad7",
+            "series": 4,
+            "ended": 3,
+            "evaluable": 0,
+            "paired_rate": 0.0,  # 3 ended, none with both ends on the GAD-7
+        }
+        | NOTHING_EVALUABLE
+    )
 
 
 def test_kind_since_and_until_filters(world):
@@ -163,7 +193,16 @@ def test_kind_since_and_until_filters(world):
     induction = figures(outcomes(a, kind="induction"))
     assert (induction["series"], induction["evaluable"], induction["mean_change"]) == (2, 2, -10.0)
     ongoing = figures(outcomes(a, kind="maintenance"))
-    assert ongoing == {"series": 1, "evaluable": 0} | NOTHING_EVALUABLE
+    assert (
+        ongoing
+        == {
+            "series": 1,
+            "ended": 0,
+            "evaluable": 0,
+            "paired_rate": None,
+        }
+        | NOTHING_EVALUABLE
+    )
     assert outcomes(a, kind="other")["series"] == 0
     # Both ends inclusive, compared as instants: 09:00+01:00 is the 08:00Z start of Feb 1.
     feb_mar = outcomes(a, since="2026-02-01T09:00:00+01:00", until="2026-03-01T08:00:00Z")
@@ -190,7 +229,17 @@ def test_by_month(world):
     assert list(months[0]) == ["month", *FIGURES]
     assert months[0]["mean_baseline"] == 14.5 and months[0]["mean_change"] == -2.5
     assert months[0]["response_rate"] == 0.5 and months[0]["reliable_deterioration_rate"] == 0.5
-    assert months[2] == {"month": "2026-03", "series": 1, "evaluable": 0} | NOTHING_EVALUABLE
+    assert (
+        months[2]
+        == {
+            "month": "2026-03",
+            "series": 1,
+            "ended": 0,
+            "evaluable": 0,
+            "paired_rate": None,
+        }
+        | NOTHING_EVALUABLE
+    )
     assert "months" not in overall and "months" not in outcomes(world.as_admin())
     # Filters apply to the months too; months without a selected series are left out.
     assert [
@@ -211,21 +260,26 @@ def test_month_is_the_utc_calendar_month(world):
     assert [(m["month"], m["series"]) for m in months] == [("2026-03", 1), ("2026-04", 2)]
 
 
-def test_baseline_zero_is_left_out_of_response_rate(world):
+def test_non_cases_are_left_out_of_response_remission_and_recovery(world):
     api = world.as_clinician_a()
     p = world.patient_1
     new_series(api, p, "2026-01-10T08:00:00+00:00", "2026-01-24T08:00:00+00:00", "induction")
     submit_total(api, p, "gad7", 0, "2026-01-09T09:00:00+00:00")
     submit_total(api, p, "gad7", 2, "2026-01-25T09:00:00+00:00")
-    # Only a baseline of 0: evaluable, but no response rate at all (not 0 %).
+    # Only a baseline of 0 (not a case, < 8): evaluable, but no response, remission or
+    # recovery rate at all (not 0 %); reliable change is still counted (+2: unchanged).
     only_zero = outcomes(api, "gad7")
-    assert (only_zero["evaluable"], only_zero["response_rate"]) == (1, None)
-    assert only_zero["remission_rate"] == 1.0  # 2 < 5
+    assert (only_zero["evaluable"], only_zero["cases"], only_zero["response_rate"]) == (1, 0, None)
+    assert (only_zero["remission_rate"], only_zero["recovery_rate"]) == (None, None)
+    assert only_zero["reliable_improvement_rate"] == 0.0
     new_series(api, p, "2026-03-10T08:00:00+00:00", "2026-03-24T08:00:00+00:00", "induction")
     submit_total(api, p, "gad7", 12, "2026-03-09T09:00:00+00:00")
     submit_total(api, p, "gad7", 6, "2026-03-25T09:00:00+00:00")  # exactly half: responds
+    # 12 → 6: a case; 6 ≤ 6 responds; 6 is not < 5; −6 ≤ −4 improved and 6 < 8 recovered.
+    # Under the old denominators the remission rate was 1/2 (the non-case's 2 < 5 counted).
     body = outcomes(api, "gad7")
-    assert (body["evaluable"], body["response_rate"], body["remission_rate"]) == (2, 1.0, 0.5)
+    assert (body["evaluable"], body["cases"], body["response_rate"]) == (2, 1, 1.0)
+    assert (body["remission_rate"], body["recovery_rate"]) == (0.0, 1.0)
     assert (body["mean_baseline"], body["mean_post"], body["mean_change"]) == (6.0, 4.0, -2.0)
 
 
@@ -280,7 +334,17 @@ def test_who_may_see_outcomes(world):
         client_id = client.client_id
     # A clinician without patients: nothing selected, every figure null.
     nobody = outcomes(login(world.app, "clinician.c@example.test"))
-    assert nobody == {"instrument": "phq9", "series": 0, "evaluable": 0} | NOTHING_EVALUABLE
+    assert (
+        nobody
+        == {
+            "instrument": "phq9",
+            "series": 0,
+            "ended": 0,
+            "evaluable": 0,
+            "paired_rate": None,
+        }
+        | NOTHING_EVALUABLE
+    )
     assert world.as_patient_1().get("/api/v1/outcomes/phq9").status_code == 403
     token = world.app.test_client().post(
         "/api/v1/oauth/token",
@@ -556,10 +620,12 @@ def round_half_up(value: Fraction, places: int) -> float:
     return float(exact.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
 
 
-def expected_figures(judged: list[SeriesOutcome]) -> dict:
-    """Plain Python over the pure core's per-series verdicts."""
+def expected_figures(judged: list[SeriesOutcome], now: datetime) -> dict:
+    """Plain Python over the pure core's per-series verdicts (revision-2 denominators)."""
     done = [s for s in judged if s.baseline is not None and s.post is not None]
     n = len(done)
+    ended = sum(s.ended_at is not None and s.ended_at < now for s in judged)
+    cases = [s for s in done if s.baseline_case]
 
     def mean(values: list[int]) -> float | None:
         return round_half_up(Fraction(sum(values), n), 1) if n else None
@@ -567,15 +633,18 @@ def expected_figures(judged: list[SeriesOutcome]) -> dict:
     def rate(hits: int, base: int) -> float | None:
         return round_half_up(Fraction(hits, base), 3) if base else None
 
-    with_response = [s for s in done if s.response is not None]  # None: baseline 0
     return {
         "series": len(judged),
+        "ended": ended,
         "evaluable": n,
+        "paired_rate": rate(n, ended),
+        "cases": len(cases),
         "mean_baseline": mean([s.baseline.total for s in done]),
         "mean_post": mean([s.post.total for s in done]),
         "mean_change": mean([s.change for s in done]),
-        "response_rate": rate(sum(bool(s.response) for s in with_response), len(with_response)),
-        "remission_rate": rate(sum(bool(s.remission) for s in done), n),
+        "response_rate": rate(sum(s.response is True for s in cases), len(cases)),
+        "remission_rate": rate(sum(s.remission is True for s in cases), len(cases)),
+        "recovery_rate": rate(sum(s.clinically_significant for s in cases), len(cases)),
         "reliable_improvement_rate": rate(sum(s.reliable_change == "improved" for s in done), n),
         "reliable_deterioration_rate": rate(
             sum(s.reliable_change == "deteriorated" for s in done), n
@@ -591,6 +660,7 @@ def expected_outcomes(
     kind: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    now: datetime | None = None,
 ) -> tuple[dict, list[tuple[str, dict]]]:
     """Run trends.analyse per visible patient, keep the selected series, aggregate."""
     judged: list[SeriesOutcome] = []
@@ -615,15 +685,19 @@ def expected_outcomes(
     def month(s: SeriesOutcome) -> str:
         return s.started_at.astimezone(UTC).strftime("%Y-%m")
 
+    now = now or datetime.now(UTC)
     by_month = [
-        (m, expected_figures([s for s in judged if month(s) == m]))
+        (m, expected_figures([s for s in judged if month(s) == m], now))
         for m in sorted({month(s) for s in judged})
     ]
-    return expected_figures(judged), by_month
+    return expected_figures(judged, now), by_month
 
 
 def as_dicts(result: Any) -> tuple[dict, list[tuple[str, dict]]]:
     return asdict(result.overall), [(m, asdict(f)) for m, f in result.months]
+
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)  # fixed, so "ended" does not move during the test
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -645,7 +719,9 @@ def test_sql_agrees_with_the_pure_core_on_random_clinics(world, backend, seed):
                         # Exactly a series' start (inclusive), seen from another offset.
                         since = rng.choice(clinic.starts).astimezone(new_york)
                         until = since + timedelta(days=rng.choice((0, 20, 60)))
-                    expected = expected_outcomes(clinic, visible, code, windows, kind, since, until)
+                    expected = expected_outcomes(
+                        clinic, visible, code, windows, kind, since, until, NOW
+                    )
                     if backend == "postgresql":
                         # The session time zone must not move a window edge or a month.
                         db.session.execute(text("SET LOCAL TIME ZONE 'America/New_York'"))
@@ -658,6 +734,7 @@ def test_sql_agrees_with_the_pure_core_on_random_clinics(world, backend, seed):
                         baseline_window_days=windows[0],
                         post_window_days=windows[1],
                         by_month=True,
+                        now=NOW,
                     )
                     db.session.rollback()
                     assert as_dicts(actual) == expected, (viewer_key, windows, code, kind, since)

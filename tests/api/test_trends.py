@@ -26,6 +26,7 @@ def trend(api, patient_id, instrument, query=""):
 
 def derived(outcome):
     keys = (
+        "baseline_case",
         "change",
         "percent_change",
         "response",
@@ -57,8 +58,9 @@ def test_phq9_19_to_7_with_several_candidates(world):
     }
     assert outcome["post"]["response_id"] == post["id"]
     # −12; −12/19 = −63.2 %; 7 ≤ 9.5 → response; 7 ≥ 5 → no remission; −12 ≤ −6 and ≤ −5;
-    # 19 ≥ 10 and 7 < 10 → clinically significant.
+    # 19 ≥ 10 (a case) and 7 < 10 → clinically significant.
     assert derived(outcome) == {
+        "baseline_case": True,
         "change": -12,
         "percent_change": -63.2,
         "response": True,
@@ -78,28 +80,127 @@ def test_pcl5_52_to_30_and_gad7_12_to_8(world):
     submit_total(api, p, "pcl5", 30, "2026-02-01T09:00:00+00:00")
     submit_total(api, p, "gad7", 12, "2026-01-10T08:00:00+00:00")  # exactly at the start
     submit_total(api, p, "gad7", 8, "2026-01-24T08:00:00+00:00")  # exactly at the end
-    # PCL-5: −22, −42.3 %, 30 > 26 → no response, 30 < 33 → remission, −22 ≤ −15 and ≤ −10,
-    # 52 ≥ 33 > 30 → clinically significant.
+    # PCL-5: 52 ≥ 33 a case; −22, −42.3 %, 30 > 26 → no response, 30 < 33 → remission,
+    # −22 ≤ −15 and ≤ −10; but 30 is not ≤ 28 (Marx 2022) → not clinically significant.
     assert derived(trend(api, p, "pcl5")["series"][0]) == {
+        "baseline_case": True,
         "change": -22,
         "percent_change": -42.3,
         "response": False,
         "remission": True,
         "reliable_change": "improved",
         "meaningful_change": "improved",
-        "clinically_significant": True,
+        "clinically_significant": False,
     }
-    # GAD-7: −4, −33.3 %, 8 > 6 → no response, 8 ≥ 5 → no remission, −4 > −6 → unchanged,
-    # −4 ≤ −4 (MCID) → meaningful improvement, not reliable → not clinically significant.
+    # GAD-7: 12 ≥ 8 a case; −4, −33.3 %, 8 > 6 → no response, 8 ≥ 5 → no remission,
+    # −4 ≤ −4 (reliable change 4) → improved, and meaningful; 8 is not < 8 → not recovered.
     assert derived(trend(api, p, "gad7")["series"][0]) == {
+        "baseline_case": True,
         "change": -4,
         "percent_change": -33.3,
         "response": False,
         "remission": False,
-        "reliable_change": "unchanged",
+        "reliable_change": "improved",
         "meaningful_change": "improved",
         "clinically_significant": False,
     }
+
+
+def test_revision_2_vignettes_worked_by_hand(world):
+    """docs/clinical-rules.md, "Change statistics": each pair worked out in the comment."""
+    api = world.as_clinician_a()
+    vignettes = [
+        # PHQ-9 3 → 1: not a case (3 < 10): response and remission not judged; −2 unchanged.
+        (
+            "phq9",
+            3,
+            1,
+            {
+                "baseline_case": False,
+                "response": None,
+                "remission": None,
+                "reliable_change": "unchanged",
+                "clinically_significant": False,
+            },
+        ),
+        # PHQ-9 12 → 5: a case; 5 ≤ 6 response; 5 not < 5 no remission; −7 ≤ −6 improved;
+        # 5 < 10 recovered.
+        (
+            "phq9",
+            12,
+            5,
+            {
+                "baseline_case": True,
+                "response": True,
+                "remission": False,
+                "reliable_change": "improved",
+                "clinically_significant": True,
+            },
+        ),
+        # GAD-7 9 → 5: a case at 8+; 5 > 4.5 no response; 5 not < 5; −4 improved; 5 < 8 recovered.
+        (
+            "gad7",
+            9,
+            5,
+            {
+                "baseline_case": True,
+                "response": False,
+                "remission": False,
+                "reliable_change": "improved",
+                "clinically_significant": True,
+            },
+        ),
+        # PCL-5 45 → 28: a case; 28 > 22.5 no response; 28 < 33 remission; −17 improved; ≤ 28.
+        (
+            "pcl5",
+            45,
+            28,
+            {
+                "baseline_case": True,
+                "response": False,
+                "remission": True,
+                "reliable_change": "improved",
+                "clinically_significant": True,
+            },
+        ),
+        # PCL-5 45 → 30: −15 improved exactly, but 30 > 28: not recovered.
+        (
+            "pcl5",
+            45,
+            30,
+            {
+                "baseline_case": True,
+                "response": False,
+                "remission": True,
+                "reliable_change": "improved",
+                "clinically_significant": False,
+            },
+        ),
+    ]
+    for index, (code, baseline, post, expected) in enumerate(vignettes):
+        # Each vignette on a patient of its own (created by this clinician: the care team).
+        body = {"display_name": f"Synthetic V{index}"}
+        patient = int(api.post("/api/v1/patients", json=body).json["id"])
+        series(api, patient)
+        submit_total(api, patient, code, baseline, "2026-01-08T09:00:00+00:00")
+        submit_total(api, patient, code, post, "2026-02-01T09:00:00+00:00")
+        outcome = trend(api, patient, code)["series"][0]
+        assert {k: outcome[k] for k in expected} == expected, (code, baseline, post)
+
+
+def test_a_one_day_series_with_one_response_has_no_post(world):
+    api = world.as_clinician_a()
+    p = world.patient_1
+    at = "2026-01-10T08:00:00+00:00"
+    created = api.post(
+        f"/api/v1/patients/{p}/series",
+        json={"label": "Single infusion", "kind": "booster", "started_at": at, "ended_at": at},
+    )
+    assert created.status_code == 201
+    submit_total(api, p, "phq9", 16, at)
+    outcome = trend(api, p, "phq9")["series"][0]
+    assert outcome["baseline"]["total"] == 16 and outcome["baseline_case"] is True
+    assert outcome["post"] is None and outcome["change"] is None
 
 
 def test_window_edges_and_window_parameters(world):
@@ -139,12 +240,14 @@ def test_ongoing_series_and_baseline_zero(world):
     s_id = ongoing["series_id"]
     api.patch(f"/api/v1/series/{s_id}", json={"ended_at": END})
     ended = trend(api, p, "phq9")["series"][0]
-    # Baseline 0: no percent change, no response; the rest is still judged (+3 is unchanged).
+    # Baseline 0: not a case, no percent change, response and remission not judged; the
+    # change is still judged (+3 is unchanged).
     assert derived(ended) == {
+        "baseline_case": False,
         "change": 3,
         "percent_change": None,
         "response": None,
-        "remission": True,
+        "remission": None,
         "reliable_change": "unchanged",
         "meaningful_change": "unchanged",
         "clinically_significant": False,

@@ -118,7 +118,7 @@ def test_patient_submits_phq9_with_item9_and_clinician_follows_up(
     expect(outcome.locator("td.change")).to_contain_text("\u221212")
     expect(outcome.locator("td.change")).to_contain_text("(\u221263.2 %)")
     expect(outcome.locator("td.verdicts .badge")).to_have_text(
-        ["Response", "No remission", "Reliable improvement", "Clinically significant"]
+        ["Response", "No remission", "Reliable improvement", "Reliable recovery"]
     )
     # Item-level answers of the patient's response, item 9 highlighted.
     newest = phq9.locator("table.responses tbody tr").first

@@ -99,6 +99,7 @@ def test_api_example_phq9_19_to_7() -> None:
                 ended_at=END,
                 baseline=Anchor(901, 19, START - 2 * DAY),
                 post=Anchor(903, 7, END + 3 * DAY),
+                baseline_case=True,  # 19 ≥ 10
                 change=-12,
                 percent_change=-63.2,
                 response=True,
@@ -233,9 +234,10 @@ def test_post_without_baseline() -> None:
 
 
 def test_baseline_zero() -> None:
-    # PHQ-9 0 → 3: change +3; percent_change and response None (baseline 0);
-    # remission 3 < 5 → True; +3 < 5 and < 6 → unchanged twice; not significant.
+    # PHQ-9 0 → 3: change +3; percent_change None (baseline 0); 0 is not a case, so
+    # response and remission are None; +3 < 5 and < 6 → unchanged twice; not significant.
     outcome = only_series([pt(1, START - DAY, 0), pt(2, END + DAY, 3)])
+    assert outcome.baseline_case is False
     assert (
         outcome.change,
         outcome.percent_change,
@@ -244,7 +246,7 @@ def test_baseline_zero() -> None:
         outcome.reliable_change,
         outcome.meaningful_change,
         outcome.clinically_significant,
-    ) == (3, None, None, True, "unchanged", "unchanged", False)
+    ) == (3, None, None, None, "unchanged", "unchanged", False)
 
 
 def test_deterioration_over_a_series() -> None:
@@ -254,7 +256,7 @@ def test_deterioration_over_a_series() -> None:
     assert outcome.percent_change == 87.5
     assert outcome.reliable_change == "deteriorated"
     assert outcome.meaningful_change == "deteriorated"
-    assert outcome.response is False
+    assert outcome.response is None  # 8 < 10: not a case, response not judged
     assert outcome.clinically_significant is False
 
 
@@ -421,8 +423,8 @@ def test_one_point_can_be_post_of_one_series_and_baseline_of_the_next() -> None:
     induction_, maintenance = analyse(PHQ9, points, [INDUCTION, MAINTENANCE]).series
     assert induction_.post is not None and maintenance.baseline is not None
     assert induction_.post.response_id == maintenance.baseline.response_id == 104
-    # 8 → 4: −4 → not reliable (> −6), not meaningful (> −5); remission 4 < 5;
-    # response 4 ≤ 4; not significant (baseline 8 < 10 anyway)
+    # 8 → 4: −4 → not reliable (> −6), not meaningful (> −5); 8 < 10 is not a case, so
+    # response and remission are not judged (None); not significant
     assert (
         maintenance.change,
         maintenance.percent_change,
@@ -431,7 +433,7 @@ def test_one_point_can_be_post_of_one_series_and_baseline_of_the_next() -> None:
         maintenance.reliable_change,
         maintenance.meaningful_change,
         maintenance.clinically_significant,
-    ) == (-4, -50.0, True, True, "unchanged", "unchanged", False)
+    ) == (-4, -50.0, None, None, "unchanged", "unchanged", False)
 
 
 def test_series_order_breaks_ties_on_series_id() -> None:
@@ -523,10 +525,17 @@ def reference_baseline(points: list[Point], s: SeriesPeriod, window: timedelta) 
     return Anchor(p.response_id, p.total, p.completed_at)
 
 
-def reference_post(points: list[Point], s: SeriesPeriod, window: timedelta) -> Anchor | None:
+def reference_post(
+    points: list[Point], s: SeriesPeriod, window: timedelta, baseline: Anchor | None
+) -> Anchor | None:
     if s.ended_at is None:
         return None
-    found = [p for p in points if s.ended_at <= p.completed_at <= s.ended_at + window]
+    found = [
+        p
+        for p in points
+        if s.ended_at <= p.completed_at <= s.ended_at + window
+        and (baseline is None or p.completed_at > baseline.completed_at)
+    ]
     if not found:
         return None
     p = min(found, key=lambda p: (p.completed_at, p.response_id))
@@ -567,9 +576,12 @@ def test_analyse_matches_brute_force(
     for outcome in trend.series:
         period = by_id[outcome.series_id]
         baseline = reference_baseline(points, period, bwin)
-        post = reference_post(points, period, pwin)
+        post = reference_post(points, period, pwin, baseline)
         assert outcome.baseline == baseline == find_baseline(points, period, bwin)
-        assert outcome.post == post == find_post(points, period, pwin)
+        assert outcome.post == post == find_post(points, period, pwin, baseline)
+        assert outcome.baseline_case == (None if baseline is None else baseline.total >= 10)
+        if baseline is not None and post is not None:
+            assert post.completed_at > baseline.completed_at  # never one response as both
         if baseline is None or post is None:
             assert_no_verdict(outcome)
         else:
@@ -592,3 +604,18 @@ def test_analyse_matches_brute_force(
         )
     else:
         assert trend.latest is None
+
+
+def test_a_one_day_series_with_one_response_has_no_post() -> None:
+    # Started and ended on the same instant; one PHQ-9 at that instant is the baseline
+    # (in [start − 30 d, start]) and would also be the earliest in [end, end + 30 d]:
+    # the post must be completed strictly after the baseline, so there is none.
+    one_day = SeriesPeriod(7, "Single infusion", "booster", START, START)
+    (outcome,) = analyse(PHQ9, [pt(1, START, 18)], [one_day]).series
+    assert outcome.baseline == Anchor(1, 18, START)
+    assert outcome.post is None
+    assert outcome.baseline_case is True and outcome.change is None
+    # A second response a minute later is the post.
+    later = pt(2, START + timedelta(minutes=1), 9)
+    (outcome,) = analyse(PHQ9, [pt(1, START, 18), later], [one_day]).series
+    assert outcome.post == Anchor(2, 9, START + timedelta(minutes=1))

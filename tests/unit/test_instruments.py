@@ -102,7 +102,7 @@ def test_bands_exact() -> None:
 
 @pytest.mark.parametrize(
     ("inst", "cutoff", "mcid", "rc", "remission_below"),
-    [(PHQ9, 10, 5, 6, 5), (GAD7, 10, 4, 6, 5), (PCL5, 33, 10, 15, 33)],
+    [(PHQ9, 10, 5, 6, 5), (GAD7, 10, 4, 4, 5), (PCL5, 33, 10, 15, 33)],
 )
 def test_thresholds(inst, cutoff: int, mcid: int, rc: int, remission_below: int) -> None:
     t = inst.thresholds

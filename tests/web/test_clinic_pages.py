@@ -177,7 +177,7 @@ def test_patient_page_shows_chart_series_outcome_and_item_answers(world):
         "19 8 Jan 2026",
         "7 26 Jan 2026",
         "\u221212 (\u221263.2 %)",
-        "Response No remission Reliable improvement Clinically significant",
+        "Response No remission Reliable improvement Reliable recovery",
     ]
     post_id = arranged["post"]["id"]
     assert cells(phq9, f'data-response-id="{post_id}"') == [
@@ -292,3 +292,20 @@ def test_example_answers_are_listed_item_by_item(world):
     assert "More than half the days (2)" in html  # item 1 of PHQ9_EXAMPLE
     assert html.count("Nearly every day (3)") == PHQ9_EXAMPLE.count(3) + 0
     assert "Item 9 endorsed" in html
+
+
+def test_a_series_that_started_below_the_clinical_range_says_so(world):
+    """PHQ-9 3 → 1: not a case (3 < 10), so neither "response" nor "no response" is shown."""
+    api = login(world.app, "clinician.a@example.test")
+    series = api.post(
+        f"/api/v1/patients/{world.patient_1}/series",
+        json={"label": "Maintenance", "kind": "maintenance", "started_at": START, "ended_at": END},
+    ).json
+    submit_total(api, world.patient_1, "phq9", 3, "2026-01-08T09:00:00+00:00")
+    submit_total(api, world.patient_1, "phq9", 1, "2026-01-26T09:00:00+00:00")
+    html = text_of(as_clinician_a(world).get(f"/clinic/patients/{world.patient_1}"))
+    phq9 = html.split('id="instrument-phq9"')[1].split('id="instrument-gad7"')[0]
+    outcome = cells(phq9, f'data-series-id="{series["id"]}"')[-1]
+    assert outcome == (
+        "Baseline below the clinical range: response and remission not judged No reliable change"
+    )

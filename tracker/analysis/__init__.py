@@ -9,7 +9,7 @@ docs/api.md, "Trends".
 
 from __future__ import annotations
 
-from .change import ChangeVerdict, Direction, classify, compare, deterioration
+from .change import ChangeVerdict, Direction, classify, compare, deterioration, is_case
 from .trends import (
     Anchor,
     Latest,
@@ -37,4 +37,5 @@ __all__ = [
     "deterioration",
     "find_baseline",
     "find_post",
+    "is_case",
 ]

@@ -18,7 +18,7 @@ from typing import Literal
 
 from tracker.instruments import Instrument
 
-__all__ = ["ChangeVerdict", "Direction", "classify", "compare", "deterioration"]
+__all__ = ["ChangeVerdict", "Direction", "classify", "compare", "deterioration", "is_case"]
 
 Direction = Literal["improved", "deteriorated", "unchanged"]
 
@@ -27,14 +27,20 @@ Direction = Literal["improved", "deteriorated", "unchanged"]
 class ChangeVerdict:
     """Every verdict on one baseline → post pair, as shown per series in a trend.
 
-    ``percent_change`` and ``response`` are None when the baseline is 0: a
-    relative fall from nothing is undefined (docs/api.md, "Trends").
+    ``baseline_case``: the baseline was at or above the instrument's caseness
+    threshold. ``response`` and ``remission`` are judged only for a case (None
+    otherwise: a series that starts at PHQ-9 3 and ends at 1 neither responded
+    nor remitted, it was never ill by the measure); ``response`` is also None
+    when the baseline is 0. ``clinically_significant`` ("reliable recovery") is
+    always True or False once both scores exist. docs/clinical-rules.md,
+    "Change statistics".
     """
 
     change: int
     percent_change: float | None
+    baseline_case: bool
     response: bool | None
-    remission: bool
+    remission: bool | None
     reliable_change: Direction
     meaningful_change: Direction
     clinically_significant: bool
@@ -70,25 +76,31 @@ def compare(instrument: Instrument, baseline: int, post: int) -> ChangeVerdict:
     t = instrument.thresholds
     change = post - baseline
     reliable = classify(change, t.reliable_change)
-    if baseline == 0:
-        percent: float | None = None
-        response: bool | None = None
-    else:
+    case = is_case(instrument, baseline)
+    percent: float | None = None
+    response: bool | None = None
+    if baseline != 0:
         percent = _round_tenth(Fraction(100 * change, baseline))
-        # Exact arithmetic: 9 <= 0.5 × 19 must not depend on float rounding.
-        response = post <= (1 - _exact(t.response_fall_fraction)) * baseline
+        if case:
+            # Exact arithmetic: 9 <= 0.5 × 19 must not depend on float rounding.
+            response = post <= (1 - _exact(t.response_fall_fraction)) * baseline
     return ChangeVerdict(
         change=change,
         percent_change=percent,
+        baseline_case=case,
         response=response,
-        remission=post < t.remission_below,
+        remission=(post < t.remission_below) if case else None,
         reliable_change=reliable,
         meaningful_change=classify(change, t.mcid),
-        # Jacobson & Truax "recovered": reliably better AND crossed the cut-off.
-        clinically_significant=(
-            reliable == "improved" and baseline >= t.cutoff and post < t.cutoff
-        ),
+        # Jacobson & Truax "recovered" / NHS Talking Therapies "reliable recovery":
+        # reliably better, a case at the start, below the recovery threshold at the end.
+        clinically_significant=(reliable == "improved" and case and post < t.recovery_below),
     )
+
+
+def is_case(instrument: Instrument, baseline: int) -> bool:
+    """A baseline at or above the instrument's caseness threshold: the series started ill."""
+    return baseline >= instrument.thresholds.caseness
 
 
 def deterioration(instrument: Instrument, previous_total: int, new_total: int) -> bool:

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 from tracker.instruments import Instrument
 
-from .change import Direction, compare
+from .change import Direction, compare, is_case
 
 __all__ = [
     "Anchor",
@@ -114,6 +114,7 @@ class SeriesOutcome:
     ended_at: datetime | None
     baseline: Anchor | None
     post: Anchor | None
+    baseline_case: bool | None  # None without a baseline
     change: int | None
     percent_change: float | None
     response: bool | None
@@ -172,11 +173,16 @@ class _Timeline:
             return _anchor(self.points[i])
         return None
 
-    def post(self, period: SeriesPeriod, window: timedelta) -> Anchor | None:
+    def post(
+        self, period: SeriesPeriod, window: timedelta, baseline: Anchor | None = None
+    ) -> Anchor | None:
         if period.ended_at is None:
             return None  # ongoing: no post score yet
         # First point at or after the end (ties: lowest response_id) ...
         i = bisect_left(self._times, period.ended_at)
+        if baseline is not None:
+            # ... completed strictly after the baseline: one response is never both.
+            i = max(i, bisect_right(self._times, baseline.completed_at))
         # ... provided it is within the window (edge included).
         if i < len(self._times) and self._times[i] <= period.ended_at + window:
             return _anchor(self.points[i])
@@ -197,15 +203,23 @@ def find_baseline(
     return _Timeline(points).baseline(period, window)
 
 
-def find_post(points: Iterable[Point], period: SeriesPeriod, window: timedelta) -> Anchor | None:
-    """The series' post score: the earliest point in [ended_at, ended_at + window].
+def find_post(
+    points: Iterable[Point],
+    period: SeriesPeriod,
+    window: timedelta,
+    baseline: Anchor | None = None,
+) -> Anchor | None:
+    """The series' post score: the earliest point in [ended_at, ended_at + window]
+    completed strictly after ``baseline`` (when given).
 
     The earliest, because later scores increasingly reflect what happened
     after the series rather than the series itself. None while the series is
-    ongoing. Ties on completed_at go to the lower response_id.
+    ongoing. Ties on completed_at go to the lower response_id. Strictly after
+    the baseline, so a one-day series with one response has no post score
+    rather than comparing that response with itself.
     """
     _check_window(window, "window")
-    return _Timeline(points).post(period, window)
+    return _Timeline(points).post(period, window, baseline)
 
 
 # --------------------------------------------------------------------------
@@ -231,15 +245,11 @@ def analyse(
     _check_window(post_window, "post_window")
     timeline = _Timeline(points)
     periods = sorted(series, key=lambda s: (s.started_at, s.series_id))
-    outcomes = tuple(
-        _outcome(
-            instrument,
-            period,
-            timeline.baseline(period, baseline_window),
-            timeline.post(period, post_window),
-        )
-        for period in periods
-    )
+    outcomes = []
+    for period in periods:
+        baseline = timeline.baseline(period, baseline_window)
+        post = timeline.post(period, post_window, baseline)
+        outcomes.append(_outcome(instrument, period, baseline, post))
     latest = None
     if timeline.points:
         newest = timeline.points[-1]  # ties on completed_at: highest response_id
@@ -252,7 +262,7 @@ def analyse(
     return Trend(
         instrument=instrument.code,
         points=timeline.points,
-        series=outcomes,
+        series=tuple(outcomes),
         latest=latest,
     )
 
@@ -277,6 +287,7 @@ def _outcome(
         ended_at=period.ended_at,
         baseline=baseline,
         post=post,
+        baseline_case=None if baseline is None else is_case(instrument, baseline.total),
         change=verdict.change if verdict else None,
         percent_change=verdict.percent_change if verdict else None,
         response=verdict.response if verdict else None,

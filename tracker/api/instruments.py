@@ -58,7 +58,15 @@ class ThresholdsSchema(ma.Schema):
     cutoff = ma.fields.Integer(metadata={"description": "screen_positive when total ≥ cutoff"})
     mcid = ma.fields.Integer(metadata={"description": "minimal clinically important difference"})
     reliable_change = ma.fields.Integer(metadata={"description": "reliable change threshold"})
-    remission_below = ma.fields.Integer(metadata={"description": "remission when post < this"})
+    remission_below = ma.fields.Integer(
+        metadata={"description": "remission when post < this (judged for cases only)"}
+    )
+    caseness = ma.fields.Integer(
+        metadata={"description": "a baseline ≥ this is a case: response and remission judged"}
+    )
+    recovery_below = ma.fields.Integer(
+        metadata={"description": "reliable recovery (clinically_significant) when post < this"}
+    )
     response_fall_fraction = ma.fields.Float(metadata={"description": "response: fall ≥ this"})
 
 

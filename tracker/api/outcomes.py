@@ -59,27 +59,40 @@ class OutcomeArgs(TrendArgs):
 
 _MEAN = f"over the evaluable series, {MEAN_PLACES} decimal; null when none is evaluable"
 _RATE = f"fraction 0–1 of the evaluable series, {RATE_PLACES} decimals; null when none"
+_CASE_RATE = f"fraction 0–1 of the cases, {RATE_PLACES} decimals; null when there is none"
 
 
 class FiguresSchema(ma.Schema):
     series = ma.fields.Integer(
         metadata={"description": "every selected series, ongoing ones included"}
     )
+    ended = ma.fields.Integer(
+        metadata={"description": "selected series with an end date in the past"}
+    )
     evaluable = ma.fields.Integer(
         metadata={"description": "series with both a baseline and a post score"}
+    )
+    paired_rate = ma.fields.Float(
+        allow_none=True,
+        metadata={
+            "description": f"evaluable ÷ ended, {RATE_PLACES} decimals: how often the clinic "
+            "captured both ends; null when none ended"
+        },
+    )
+    cases = ma.fields.Integer(
+        metadata={"description": "evaluable series whose baseline was a case (≥ caseness)"}
     )
     mean_baseline = ma.fields.Float(allow_none=True, metadata={"description": _MEAN})
     mean_post = ma.fields.Float(allow_none=True, metadata={"description": _MEAN})
     mean_change = ma.fields.Float(
         allow_none=True, metadata={"description": f"post − baseline, {_MEAN}"}
     )
-    response_rate = ma.fields.Float(
+    response_rate = ma.fields.Float(allow_none=True, metadata={"description": _CASE_RATE})
+    remission_rate = ma.fields.Float(allow_none=True, metadata={"description": _CASE_RATE})
+    recovery_rate = ma.fields.Float(
         allow_none=True,
-        metadata={
-            "description": f"{_RATE}; series with a baseline of 0 are left out of the denominator"
-        },
+        metadata={"description": f"reliable recovery (clinically significant), {_CASE_RATE}"},
     )
-    remission_rate = ma.fields.Float(allow_none=True, metadata={"description": _RATE})
     reliable_improvement_rate = ma.fields.Float(allow_none=True, metadata={"description": _RATE})
     reliable_deterioration_rate = ma.fields.Float(allow_none=True, metadata={"description": _RATE})
 

@@ -79,10 +79,18 @@ class SeriesOutcomeSchema(ma.Schema):
     ended_at = ma.fields.AwareDateTime(allow_none=True)
     baseline = ma.fields.Nested(AnchorSchema, allow_none=True)
     post = ma.fields.Nested(AnchorSchema, allow_none=True)
+    baseline_case = ma.fields.Boolean(
+        allow_none=True,
+        metadata={"description": "baseline ≥ the caseness threshold; null without a baseline"},
+    )
     change = ma.fields.Integer(allow_none=True)
     percent_change = ma.fields.Float(allow_none=True)
-    response = ma.fields.Boolean(allow_none=True)
-    remission = ma.fields.Boolean(allow_none=True)
+    response = ma.fields.Boolean(
+        allow_none=True, metadata={"description": "null unless baseline_case"}
+    )
+    remission = ma.fields.Boolean(
+        allow_none=True, metadata={"description": "null unless baseline_case"}
+    )
     reliable_change = ma.fields.String(allow_none=True)
     meaningful_change = ma.fields.String(allow_none=True)
     clinically_significant = ma.fields.Boolean(allow_none=True)

@@ -135,7 +135,9 @@ class Thresholds:
     cutoff: int  # screen_positive when total >= cutoff
     mcid: int  # minimal clinically important difference, in points
     reliable_change: int  # reliable change threshold (Jacobson & Truax), in points
-    remission_below: int  # remission when post < remission_below
+    remission_below: int  # remission when post < remission_below (judged for cases only)
+    caseness: int  # a series' baseline at or above it is a "case": verdicts judged
+    recovery_below: int  # recovered when post < recovery_below (reliable recovery)
     response_fall_fraction: float = 0.5  # response when post <= (1 - f) × baseline
 
 
@@ -383,6 +385,8 @@ class Instrument:
                 "mcid": t.mcid,
                 "reliable_change": t.reliable_change,
                 "remission_below": t.remission_below,
+                "caseness": t.caseness,
+                "recovery_below": t.recovery_below,
                 "response_fall_fraction": t.response_fall_fraction,
             },
             "codes": {
@@ -460,6 +464,10 @@ def _definition_problems(inst: Instrument) -> list[str]:
         problems.append(f"max_missing {inst.max_missing} must be in 0..{n - 1}")
     if not lo < inst.thresholds.cutoff <= hi:
         problems.append(f"cutoff {inst.thresholds.cutoff} outside {lo + 1}..{hi}")
+    if not lo < inst.thresholds.caseness <= hi:
+        problems.append(f"caseness {inst.thresholds.caseness} outside {lo + 1}..{hi}")
+    if not lo < inst.thresholds.recovery_below <= inst.thresholds.caseness:
+        problems.append("recovery_below must lie above the lowest score and at most caseness")
     return problems
 
 

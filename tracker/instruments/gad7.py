@@ -61,8 +61,12 @@ GAD7 = Instrument(
     thresholds=Thresholds(
         cutoff=10,  # Spitzer 2006 (screen_positive: total >= 10)
         mcid=4,  # Toussaint 2020
-        reliable_change=6,  # Bischoff 2020
+        reliable_change=4,  # NHS Talking Therapies manual: reliable improvement is a fall >= 4
         remission_below=5,  # project convention (docs/clinical-rules.md, "GAD-7"): minimal band
+        # NHS Talking Therapies caseness (Kroenke 2007: >= 8 for any anxiety disorder);
+        # recovery is moving below it (docs/clinical-rules.md, "GAD-7")
+        caseness=8,
+        recovery_below=8,
         response_fall_fraction=0.5,  # project convention (docs/clinical-rules.md, "GAD-7")
     ),
     codes=Codes(

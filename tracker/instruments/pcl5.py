@@ -173,6 +173,8 @@ PCL5 = Instrument(
         mcid=10,  # VA (10 points = clinically meaningful improvement)
         reliable_change=15,  # Marx 2022 (empirical PCL-5 RCI, sample 1)
         remission_below=33,  # project convention (docs/clinical-rules.md, "PCL-5"): below cut-off
+        caseness=33,  # the provisional cut-off (docs/clinical-rules.md, "PCL-5")
+        recovery_below=29,  # Marx 2022: "scores of <= 28" mark clinically significant change
         response_fall_fraction=0.5,  # project convention (docs/clinical-rules.md, "PCL-5")
     ),
     codes=Codes(

@@ -148,6 +148,10 @@ PHQ9 = Instrument(
         # (docs/clinical-rules.md, "Change statistics")
         reliable_change=6,
         remission_below=5,  # NCQA/HEDIS (post < 5)
+        # NCQA/HEDIS and NHS Talking Therapies: an elevated PHQ-9 (>= 10) starts the measure,
+        # and recovery is moving below it (docs/clinical-rules.md, "Change statistics")
+        caseness=10,
+        recovery_below=10,
         response_fall_fraction=0.5,  # NCQA/HEDIS (fall of at least 50 %)
     ),
     codes=Codes(
