@@ -60,6 +60,9 @@ class DemoPatient:
     login: str | None = None
     flag_weeks: tuple[int, ...] = ()  # weeks where flagged items (PHQ-9 item 9) are endorsed
     series: tuple[DemoSeries, ...] = ()
+    # (instrument code, week, answers): exact answers instead of generated ones, where the
+    # demo must show a particular result on the pages
+    answered: tuple[tuple[str, int, tuple[int, ...]], ...] = ()
 
 
 PATIENTS = (
@@ -116,6 +119,16 @@ PATIENTS = (
             "pcl5": [(0, 38), (12, 24), (25, 18)],
         },
         series=(DemoSeries("Ketamine induction", "induction", 2, 4, INDUCTION_DAYS),),
+    ),
+    DemoPatient(
+        "Finley Synthetic",  # mild symptoms: a booster series that starts below the clinical range
+        "DEMO-0006",
+        1,
+        {"phq9": [(0, 8), (13, 7), (16, 2), (25, 3)]},
+        series=(DemoSeries("Booster", "booster", 14, 15, (0, 3)),),
+        # Items 1 and 3 "more than half the days", nothing else that counts: 2 symptoms with a
+        # core one, the PHQ "other depressive syndrome" (total 7, below the cut-off).
+        answered=(("phq9", 12, (2, 0, 2, 1, 1, 0, 1, 0, 0)),),
     ),
 )
 
@@ -211,6 +224,8 @@ def load_demo(today: datetime | None = None) -> list[tuple[str, str, str]]:
                 target = round(interpolate(points, week) + rng.uniform(-1.5, 1.5))
                 target = max(instrument.min_score, min(instrument.max_score, target))
                 answers = answers_for_total(rng, instrument, target, week in spec.flag_weeks)
+                fixed = [a for c, w, a in spec.answered if (c, w) == (code, week)]
+                answers = list(fixed[0]) if fixed else answers
                 when = start + timedelta(weeks=week, hours=rng.randint(0, 8))
                 series_id = next(
                     (
