@@ -30,6 +30,8 @@ def test_worked_example_returns_exactly_the_documented_response(world):
         "flags": ["suicidal_ideation"],
         "screen_positive": True,
         "provisional_diagnosis": False,
+        # 4 symptoms count (items 1, 3, 6 at 2+ and item 9 at 1+) with a core one: "other".
+        "depressive_syndrome": "other",
         "completed_at": "2026-03-01T09:30:00+00:00",
         "source": "patient",
         "entered_by": body["entered_by"],
@@ -168,6 +170,7 @@ def test_gad7_scores_without_provisional_diagnosis(world):
     assert response.json["severity"]["code"] == "mild"
     assert response.json["screen_positive"] is False
     assert response.json["provisional_diagnosis"] is None
+    assert response.json["depressive_syndrome"] is None  # GAD-7 has no such algorithm
     assert response.json["subscales"] == {"gad2": 4}
 
 
@@ -334,3 +337,20 @@ def test_error_texts_say_what_to_do(world):
     # Items are named as people count them, next to the zero-based path.
     bad_item = submit(api, world.patient_1, {"answers": [0, 0, 0, 0, 0, 0, 0, 0, 7]})
     assert bad_item.json["errors"]["answers.8"][0].startswith("item 9:")
+
+
+@pytest.mark.parametrize(
+    ("answers", "syndrome", "provisional"),
+    [
+        ([2, 2, 0, 0, 0, 0, 0, 0, 1], "other", False),  # 3 symptoms: items 1, 2 and 9
+        ([2, 0, 2, 2, 2, 2, 0, 0, 0], "major", True),  # 5 symptoms with item 1
+        ([0, 0, 3, 3, 3, 3, 3, 3, 0], None, False),  # 6 symptoms but no core one
+        ([2, 0, 0, 0, 0, 0, 0, 0, 0], None, False),  # the core symptom alone: 1
+    ],
+)
+def test_depressive_syndrome_through_the_api(world, answers, syndrome, provisional):
+    api = world.as_clinician_a()
+    created = submit(api, world.patient_1, {"answers": answers})
+    assert created.status_code == 201
+    body = api.get(f"/api/v1/responses/{created.json['id']}").json
+    assert (body["depressive_syndrome"], body["provisional_diagnosis"]) == (syndrome, provisional)

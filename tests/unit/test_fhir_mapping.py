@@ -121,7 +121,12 @@ def test_api_example_observation() -> None:
         "system": UCUM,
         "code": "{score}",
     }
-    assert obs["interpretation"] == [{"text": "Moderate"}]
+    # The severity band, then the PHQ-9 depressive syndrome the answers meet (4 symptoms
+    # with a core one: "other").
+    assert obs["interpretation"] == [
+        {"text": "Moderate"},
+        {"text": "Other depressive syndrome (PHQ-9 algorithm, provisional)"},
+    ]
     assert obs["derivedFrom"] == [{"reference": "QuestionnaireResponse/901"}]
     # docs/fhir.md, "Observations": a derived total carries no performer; nothing to note
     # when not prorated.
@@ -143,8 +148,43 @@ def test_interpretation_coding_with_canonical_base() -> None:
                     "display": "Moderate",
                 }
             ],
-        }
+        },
+        {
+            "text": "Other depressive syndrome (PHQ-9 algorithm, provisional)",
+            "coding": [
+                {
+                    "system": f"{BASE}/CodeSystem/phq9-syndrome",
+                    "code": "other",
+                    "display": "Other depressive syndrome (PHQ-9 algorithm, provisional)",
+                }
+            ],
+        },
     ]
+
+
+@pytest.mark.parametrize(
+    ("answers", "expected"),
+    [
+        ((2, 0, 2, 2, 2, 2, 0, 0, 0), "major"),
+        ((2, 2, 0, 0, 0, 0, 0, 0, 1), "other"),
+        ((0, 0, 3, 3, 3, 3, 3, 3, 0), None),  # no core symptom: no second interpretation
+    ],
+)
+def test_depressive_syndrome_is_a_second_interpretation(answers, expected) -> None:  # type: ignore[no-untyped-def]
+    total = sum(answers)
+    band = PHQ9.band_for(total).code
+    obs = observation_resource(
+        replace(view(), answers=answers, total=total, severity=band), canonical_base=BASE
+    )
+    assert_valid(obs)
+    codes = [
+        c["code"]
+        for concept in obs["interpretation"][1:]
+        for c in concept["coding"]
+        if c["system"].endswith("/CodeSystem/phq9-syndrome")
+    ]
+    assert codes == ([expected] if expected else [])
+    assert len(obs["interpretation"]) == (2 if expected else 1)
 
 
 @pytest.mark.parametrize(

@@ -351,6 +351,7 @@ def test_api_worked_example() -> None:
         "flags": ["suicidal_ideation"],
         "screen_positive": True,
         "provisional_diagnosis": False,
+        "depressive_syndrome": "other",  # 4 symptoms with a core one (docs/api.md, "Responses")
     }
     json.dumps(dict(result.subscales))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from html import unescape
 
+import pytest
 from sqlalchemy import select
 
 from tests.helpers import PHQ9_EXAMPLE, audit_events, count, login, submit, submit_total
@@ -308,4 +309,24 @@ def test_a_series_that_started_below_the_clinical_range_says_so(world):
     outcome = cells(phq9, f'data-series-id="{series["id"]}"')[-1]
     assert outcome == (
         "Baseline below the clinical range: response and remission not judged No reliable change"
+    )
+
+
+@pytest.mark.parametrize(
+    ("answers", "shown"),
+    [
+        ([2, 2, 0, 0, 0, 0, 0, 0, 1], "Other depressive syndrome (PHQ-9 algorithm, provisional)"),
+        ([2, 0, 2, 2, 2, 2, 0, 0, 0], "Major depressive syndrome (PHQ-9 algorithm, provisional)"),
+        ([0, 0, 3, 3, 3, 3, 3, 3, 0], "None met by the published algorithm"),
+    ],
+)
+def test_response_page_names_the_depressive_syndrome(world, answers, shown):
+    api = login(world.app, "clinician.a@example.test")
+    created = submit(api, world.patient_1, {"answers": answers}).json
+    html = text_of(as_clinician_a(world).get(f"/clinic/responses/{created['id']}"))
+    assert "<dt>Syndrome</dt>" in html and shown in html
+    # GAD-7 has no such algorithm: no row at all.
+    gad7 = submit(api, world.patient_1, {"instrument": "gad7", "answers": [3] * 7}).json
+    assert "<dt>Syndrome</dt>" not in text_of(
+        as_clinician_a(world).get(f"/clinic/responses/{gad7['id']}")
     )

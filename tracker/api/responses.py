@@ -91,6 +91,20 @@ class ResponseSchema(ma.Schema):
     flags = ma.fields.List(ma.fields.String())
     screen_positive = ma.fields.Boolean()
     provisional_diagnosis = ma.fields.Boolean(allow_none=True)
+    depressive_syndrome = ma.fields.Method(
+        "_depressive_syndrome",
+        allow_none=True,
+        metadata={
+            "type": "string",
+            "nullable": True,
+            "enum": ["major", "other", None],
+            "description": (
+                "PHQ-9 algorithm: major or other depressive syndrome, else null (and null for "
+                "instruments without the algorithm); provisional_diagnosis is true exactly "
+                "when it is major"
+            ),
+        },
+    )
     completed_at = ma.fields.AwareDateTime()
     recorded_at = ma.fields.AwareDateTime()
     source = ma.fields.String()
@@ -104,6 +118,12 @@ class ResponseSchema(ma.Schema):
         allow_none=True,
         metadata={"description": "The amendment that replaced this response, if any"},
     )
+
+    def _depressive_syndrome(self, row: Response) -> str | None:
+        # Read from the stored answers with the row's own instrument version: no stored copy
+        # that could drift from the rule.
+        rule = instruments.get(row.instrument, row.instrument_version).syndrome_rule
+        return None if rule is None else rule(row.answers)
 
     def _severity(self, row: Response) -> dict:
         instrument = instruments.get(row.instrument, row.instrument_version)

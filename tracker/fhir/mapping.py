@@ -51,6 +51,7 @@ __all__ = [
     "questionnaire_response_resource",
     "questionnaire_url",
     "severity_system",
+    "syndrome_system",
     "stem_link_id",
     "total_link_id",
 ]
@@ -199,6 +200,11 @@ def questionnaire_url(canonical_base: str, code: str) -> str:
 def answer_system(canonical_base: str, code: str) -> str:
     """Our code system for answers that have no LOINC LA code (PCL-5)."""
     return f"{_base(canonical_base)}/CodeSystem/{code}-answers"
+
+
+def syndrome_system(canonical_base: str, code: str) -> str:
+    """Our code system for an instrument's syndromes (PHQ-9: major, other)."""
+    return f"{_base(canonical_base)}/CodeSystem/{code}-syndrome"
 
 
 def severity_system(canonical_base: str, code: str) -> str:
@@ -555,6 +561,21 @@ def observation_resource(r: ResponseView, *, canonical_base: str | None = None) 
                 "display": band.label,
             }
         ]
+    interpretations = [interpretation]
+    # The PHQ-9 depressive syndrome, a second interpretation (docs/fhir.md, "Observations").
+    syndrome = inst.syndrome_of(r.answers)
+    if syndrome is not None:
+        code, label = syndrome
+        concept: dict[str, Any] = {"text": label}
+        if canonical_base is not None:
+            concept["coding"] = [
+                {
+                    "system": syndrome_system(canonical_base, inst.code),
+                    "code": code,
+                    "display": label,
+                }
+            ]
+        interpretations.append(concept)
     total_code = _total_coding(inst)
     resource: dict[str, Any] = {
         "resourceType": "Observation",
@@ -575,7 +596,7 @@ def observation_resource(r: ResponseView, *, canonical_base: str | None = None) 
         # valueQuantity, not valueInteger/valueString (docs/fhir.md, "Observations");
         # UCUM for us-core-3.
         "valueQuantity": {"value": r.total, "unit": "{score}", "system": UCUM, "code": "{score}"},
-        "interpretation": [interpretation],
+        "interpretation": interpretations,
         # No performer: a computed total "should not" carry one; provenance is
         # derivedFrom the QuestionnaireResponse with the same id (docs/fhir.md, "Observations").
         "derivedFrom": [{"reference": f"QuestionnaireResponse/{r.logical_id}"}],

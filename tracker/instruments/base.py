@@ -62,6 +62,9 @@ RELIABLE_DETERIORATION_PRIORITY = "routine"
 # A rule that decides a provisional diagnosis from the answers in item order
 # (None = skipped; a skipped item never counts as endorsed).
 ProvisionalRule = Callable[[Sequence[int | None]], bool]
+# A rule that names the syndrome the answers meet by the instrument's published algorithm
+# (PHQ-9: "major" or "other" depressive syndrome), or None.
+SyndromeRule = Callable[[Sequence[int | None]], str | None]
 
 
 # --------------------------------------------------------------------------
@@ -248,6 +251,9 @@ class Instrument:
     max_missing: int
     licence: str
     provisional_rule: ProvisionalRule | None = None
+    syndrome_rule: SyndromeRule | None = None
+    # What a clinician reads for each code the syndrome rule can return.
+    syndrome_labels: tuple[tuple[str, str], ...] = ()
     flag_rules: tuple[FlagRule, ...] = ()
     alert_rules: tuple[AlertRule, ...] = ()  # which raised flags open which alert
     difficulty: Item | None = None  # optional unscored item
@@ -294,6 +300,13 @@ class Instrument:
             return self.flag_rule(code).label or code
         except KeyError:
             return code
+
+    def syndrome_of(self, answers: Sequence[int | None]) -> tuple[str, str] | None:
+        """(code, label) of the syndrome these answers meet, or None (or no such rule)."""
+        if self.syndrome_rule is None:
+            return None
+        code = self.syndrome_rule(answers)
+        return None if code is None else (code, dict(self.syndrome_labels)[code])
 
     def crisis(self, flags: Sequence[str]) -> FlagRule | None:
         """The first raised flag whose rule shows the patient crisis resources, if any."""
@@ -400,6 +413,7 @@ class Instrument:
                 {"code": f.code, "item": f.item, "at_least": f.at_least} for f in self.flag_rules
             ],
             "has_provisional_diagnosis": self.provisional_rule is not None,
+            "has_depressive_syndrome": self.syndrome_rule is not None,
             "licence": self.licence,
         }
 
@@ -506,6 +520,7 @@ class ScoreResult:
     flags: tuple[str, ...]
     screen_positive: bool
     provisional_diagnosis: bool | None
+    syndrome: str | None = None  # e.g. PHQ-9 "major" / "other" depressive syndrome
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready fields, shaped as in docs/api.md, "Responses"."""
@@ -517,6 +532,7 @@ class ScoreResult:
             "flags": list(self.flags),
             "screen_positive": self.screen_positive,
             "provisional_diagnosis": self.provisional_diagnosis,
+            "depressive_syndrome": self.syndrome,
         }
 
 
@@ -558,6 +574,7 @@ def score(instrument: Instrument, answers: Sequence[object]) -> ScoreResult:
         if (v := values[rule.item - 1]) is not None and v >= rule.at_least
     )
     diagnose = instrument.provisional_rule
+    name_syndrome = instrument.syndrome_rule
     return ScoreResult(
         total=total,
         prorated=skipped > 0,
@@ -566,6 +583,7 @@ def score(instrument: Instrument, answers: Sequence[object]) -> ScoreResult:
         flags=flags,
         screen_positive=total >= instrument.thresholds.cutoff,
         provisional_diagnosis=None if diagnose is None else bool(diagnose(values)),
+        syndrome=None if name_syndrome is None else name_syndrome(values),
     )
 
 

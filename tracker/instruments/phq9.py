@@ -22,7 +22,7 @@ from .base import (
     Thresholds,
 )
 
-__all__ = ["PHQ9", "major_depressive_syndrome"]
+__all__ = ["PHQ9", "depressive_syndrome", "major_depressive_syndrome"]
 
 # Options for items 1–9: values 0–3 (Kroenke 2001); labels and answer codes
 # from LOINC answer list LL358-3 (docs/clinical-rules.md, "LOINC codes").
@@ -50,15 +50,18 @@ _ENDORSED_AT = 2  # Kroenke 2001: "more than half the days" for items 1–8
 _SUICIDALITY_ITEM = 9  # Kroenke 2001 / CamCOPS phq9.cpp: item 9 counted "whenever present"
 _SUICIDALITY_ENDORSED_AT = 1  # Kroenke 2001; CamCOPS phq9.py line 236 one_if_q_ge(9, 1)
 _MIN_SYMPTOMS = 5  # Kroenke 2001; CamCOPS is_mds(): at least 5 symptoms in total
+_MIN_OTHER_SYMPTOMS = 2  # Spitzer 1999; CamCOPS is_ods(): 2–4 symptoms, one of them core
 
 
-def major_depressive_syndrome(answers: Sequence[int | None]) -> bool:
-    """PHQ-9 provisional "major depressive syndrome".
+def depressive_syndrome(answers: Sequence[int | None]) -> str | None:
+    """The PHQ depressive syndrome the answers meet: "major", "other" or None.
 
-    Item 1 or item 2 at >= 2, and at least 5 symptoms, counting items 1–8 at
-    >= 2 and item 9 at >= 1 (Kroenke 2001; CamCOPS ``is_mds()``). A skipped
-    item never counts. This is the instrument's published algorithm, exposed
-    as ``provisional_diagnosis``; it is not a diagnosis (the pad text also
+    A symptom counts when items 1–8 are answered >= 2 ("more than half the
+    days") or item 9 >= 1 (whenever present); a skipped item never counts.
+    With item 1 or item 2 counting: at least 5 symptoms is the major
+    depressive syndrome (Kroenke 2001; CamCOPS ``is_mds()``), 2 to 4 the
+    "other depressive syndrome" (Spitzer 1999; CamCOPS ``is_ods()``). This is
+    the instrument's published algorithm, not a diagnosis (the pad text also
     requires impairment and clinician verification; docs/clinical-rules.md, "PHQ-9").
     """
 
@@ -67,9 +70,17 @@ def major_depressive_syndrome(answers: Sequence[int | None]) -> bool:
         threshold = _SUICIDALITY_ENDORSED_AT if number == _SUICIDALITY_ITEM else _ENDORSED_AT
         return value is not None and value >= threshold
 
-    core = any(endorsed(n) for n in _CORE_ITEMS)
+    if not any(endorsed(n) for n in _CORE_ITEMS):
+        return None
     symptoms = sum(endorsed(n) for n in range(1, 10))  # items 1–9 (Kroenke 2001)
-    return core and symptoms >= _MIN_SYMPTOMS
+    if symptoms >= _MIN_SYMPTOMS:
+        return "major"
+    return "other" if symptoms >= _MIN_OTHER_SYMPTOMS else None
+
+
+def major_depressive_syndrome(answers: Sequence[int | None]) -> bool:
+    """PHQ-9 provisional "major depressive syndrome": ``provisional_diagnosis``."""
+    return depressive_syndrome(answers) == "major"
 
 
 PHQ9 = Instrument(
@@ -190,6 +201,11 @@ PHQ9 = Instrument(
         ),
     ),
     provisional_rule=major_depressive_syndrome,  # Kroenke 2001; CamCOPS is_mds()
+    syndrome_rule=depressive_syndrome,  # Kroenke 2001, Spitzer 1999; CamCOPS is_mds(), is_ods()
+    syndrome_labels=(
+        ("major", "Major depressive syndrome (PHQ-9 algorithm, provisional)"),
+        ("other", "Other depressive syndrome (PHQ-9 algorithm, provisional)"),
+    ),
     # Licence: phqscreeners.com (via CamCOPS); LOINC 44261-6 copyright notice.
     licence=(
         "Public domain. Developed by Spitzer, Williams, Kroenke and colleagues with an "
