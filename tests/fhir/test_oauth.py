@@ -110,8 +110,12 @@ def test_scope_and_grant_errors(app, rsa_key, ec_key):
     assert refused.status_code == 400 and refused.json["error"] == "invalid_scope"
     grant = app.test_client().post(FORM, data={"grant_type": "password"})
     assert grant.status_code == 400 and grant.json["error"] == "unsupported_grant_type"
+    # Errors of the token endpoint are OAuth error objects (RFC 6749 §5.2), never problem+json.
     as_json = app.test_client().post(FORM, json={"grant_type": "client_credentials"})
-    assert as_json.status_code == 415
+    assert as_json.status_code == 400 and as_json.content_type == "application/json"
+    assert as_json.json["error"] == "invalid_request"
+    no_grant = app.test_client().post(FORM, data={"scope": "system/Patient.rs"})
+    assert no_grant.status_code == 400 and no_grant.json["error"] == "invalid_request"
     nothing = post_token(app, scope="system/Patient.rs")
     assert nothing.status_code == 401
 
@@ -131,3 +135,16 @@ def test_expired_token_is_refused(app, ehr):
     assert expired.status_code == 401
     assert expired.json["resourceType"] == "OperationOutcome"
     assert TOKEN_URL.endswith("/api/v1/oauth/token")
+
+
+def test_a_client_id_beside_the_assertion_must_name_the_same_client(app, ehr, rsa_key, ec_key):
+    other = make_ehr(app, rsa_key, ec_key)
+    form = {
+        "scope": "system/Observation.rs",
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+    }
+    mismatch = post_token(app, client_assertion=ehr.assertion(), client_id=other.client_id, **form)
+    assert mismatch.status_code == 401 and mismatch.json["error"] == "invalid_client"
+    same = post_token(app, client_assertion=ehr.assertion(), client_id=ehr.client_id, **form)
+    assert same.status_code == 200
+    assert count(app, AccessToken) == 1

@@ -209,10 +209,11 @@ def test_aud_may_be_a_list_holding_the_token_url(rsa_key, jwks) -> None:
     assert _verify(token, jwks).client_id == CLIENT
 
 
-def test_without_kid_the_single_key_of_the_type_is_used(rsa_key, ec_key, jwks) -> None:
-    # The client has one RSA and one EC key: alg says which one is meant.
-    assert _verify(_sign(rsa_key, _claims(), "RS384", kid=None), jwks).client_id == CLIENT
-    assert _verify(_sign(ec_key, _claims(), "ES384", kid=None), jwks).client_id == CLIENT
+def test_an_assertion_without_kid_is_refused_even_with_a_single_key(rsa_key, ec_key, jwks) -> None:
+    # SMART Backend Services: kid is a required header of the client's assertion.
+    for key, alg in ((rsa_key, "RS384"), (ec_key, "ES384")):
+        with pytest.raises(InvalidClient, match="no kid"):
+            _verify(_sign(key, _claims(), alg, kid=None), jwks)
 
 
 def test_optional_claims_and_minimal_claims(rsa_key, jwks) -> None:

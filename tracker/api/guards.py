@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, request
+from flask import Flask, Response, request
 
 from tracker.auth.session import UNSAFE_METHODS
 from tracker.inputs import has_nul
@@ -20,7 +20,7 @@ def _is_json(mimetype: str) -> bool:
     )
 
 
-def require_json_body() -> None:
+def require_json_body() -> Response | None:
     """A write with a body must say it is JSON (415), and must fit the limit (413)."""
     if not request.path.startswith("/api/") or request.method not in UNSAFE_METHODS:
         return
@@ -31,7 +31,12 @@ def require_json_body() -> None:
     )
     if request.endpoint in FORM_ENDPOINTS:
         if has_body and request.mimetype != "application/x-www-form-urlencoded":
-            fail(415, "Send the body as application/x-www-form-urlencoded.")
+            # OAuth clients read RFC 6749 error objects, not problem+json.
+            from tracker.api.oauth import oauth_error
+
+            return oauth_error(
+                "invalid_request", "Send the body as application/x-www-form-urlencoded."
+            )
     elif has_body and not _is_json(request.mimetype):
         fail(415, "Send the body as application/json.")
     limit = request.max_content_length

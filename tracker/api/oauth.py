@@ -97,7 +97,11 @@ def _authenticate(form: dict) -> ApiClient:
         if form.get("client_assertion_type") != JWT_BEARER:
             raise smart.InvalidClient("client_assertion_type must be " + JWT_BEARER)
         assertion = form.get("client_assertion", "")
-        client = find_client(smart.unverified_client_id(assertion))
+        claimed = smart.unverified_client_id(assertion)
+        # A client_id sent beside the assertion must name the same client (RFC 7521 §4.2).
+        if form.get("client_id") and form["client_id"] != claimed:
+            raise smart.InvalidClient("client_id is not the assertion's iss")
+        client = find_client(claimed)
         if client is None or not client.jwks:
             raise smart.InvalidClient("unknown client or no registered keys")
         verified = smart.verify_client_assertion(
@@ -129,6 +133,8 @@ def _authenticate(form: dict) -> ApiClient:
 def token() -> Response:
     """Client credentials grant: 300-second opaque bearer tokens, no refresh tokens."""
     form = request.form.to_dict()
+    if not form.get("grant_type"):
+        return oauth_error("invalid_request", "grant_type is required (client_credentials).")
     if form.get("grant_type") != "client_credentials":
         return oauth_error("unsupported_grant_type", "Only client_credentials is supported.")
     try:

@@ -335,13 +335,8 @@ def _check_shape(assertion: object) -> None:
 def _select_key(kid: object, alg: str, keys: tuple[_Key, ...]) -> _Key:
     kty = _KTY_FOR_ALG[alg]
     if kid is None:
-        # Tolerated only when unambiguous, for clients that omit kid with a single key.
-        candidates = [key for key in keys if key.kty == kty]
-        if len(candidates) != 1:
-            raise InvalidClient(
-                f"client_assertion has no kid and the client has {len(candidates)} {kty} keys"
-            )
-        return candidates[0]
+        # SMART Backend Services: the JWT header carries the kid of the signing key (required).
+        raise InvalidClient("client_assertion has no kid header; SMART Backend Services require it")
     if not isinstance(kid, str):
         raise InvalidClient("kid must be a string")
     for key in keys:
