@@ -61,3 +61,14 @@ def test_security_schemes_let_try_it_out_write(app):
         if isinstance(operation, dict) and operation.get("security") == []
     }
     assert public == {("/api/v1/auth/login", "post"), ("/api/v1/oauth/token", "post")}
+
+
+def test_depressive_syndrome_is_documented_as_a_nullable_enum(app):
+    schemas = anonymous(app).get("/api/v1/openapi.json").json["components"]["schemas"]
+    # Every response body (a read and the submission answer) carries it; OpenAPI 3.0 needs
+    # null in the enum as well as nullable for a null value to validate.
+    for name in ("Response", "SubmittedResponse"):
+        field = schemas[name]["properties"]["depressive_syndrome"]
+        assert (field["type"], field["nullable"]) == ("string", True), name
+        assert field["enum"] == ["major", "other", None], name
+    assert schemas["Instrument"]["properties"]["has_depressive_syndrome"]["type"] == "boolean"

@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 
 from tests.fhir.conftest import Fhir, make_ehr, token_for
 from tests.fhir_checks import assert_valid
-from tests.helpers import login, submit_total
+from tests.helpers import login, submit, submit_total
 
 MRN = "urn:oid:2.16.840.1.113883.19.5"
 LOINC = "http://loinc.org"
@@ -210,6 +210,46 @@ def test_read_versions_etag_and_status_changes(world, fhir):
     assert retracted.headers["ETag"] == 'W/"3"'
     assert_valid(retracted.json)
     assert fhir.get(f"/fhir/Observation?patient={world.patient_1}").json["total"] == 4
+
+
+def syndromes(observation):
+    """The codes of the depressive-syndrome interpretation(s) (docs/fhir.md, "Observations")."""
+    return [
+        (coding["code"], concept["text"])
+        for concept in observation["interpretation"]
+        for coding in concept.get("coding", [])
+        if coding["system"] == "https://tracker.example.org/fhir/CodeSystem/phq9-syndrome"
+    ]
+
+
+def test_depressive_syndrome_is_an_interpretation_and_follows_amendments(world, fhir):
+    api = world.as_clinician_a()
+    # Items 1, 2 and 9 count: 3 symptoms with a core one, the "other" depressive syndrome.
+    row = submit(api, world.patient_1, {"answers": [2, 2, 0, 0, 0, 0, 0, 0, 1]}).json
+    assert row["depressive_syndrome"] == "other"
+    before = fhir.get(f"/fhir/Observation/{row['id']}").json
+    assert_valid(before)
+    assert before["interpretation"][0]["coding"][0]["code"] == "mild"  # the band comes first
+    assert syndromes(before) == [
+        ("other", "Other depressive syndrome (PHQ-9 algorithm, provisional)")
+    ]
+    # Corrected to five counting symptoms (items 1, 3, 4, 5, 6): major, on the same logical id.
+    api.post(
+        f"/api/v1/responses/{row['id']}/amend",
+        json={"answers": [2, 0, 2, 2, 2, 2, 0, 0, 0], "reason": "transcription"},
+    )
+    after = fhir.get(f"/fhir/Observation/{row['id']}").json
+    assert_valid(after)
+    assert syndromes(after) == [
+        ("major", "Major depressive syndrome (PHQ-9 algorithm, provisional)")
+    ]
+    # No core symptom: no syndrome interpretation at all, only the band; GAD-7 never has one.
+    none = submit(api, world.patient_1, {"answers": [0, 0, 3, 3, 3, 3, 3, 3, 0]}).json
+    observation = fhir.get(f"/fhir/Observation/{none['id']}").json
+    assert_valid(observation)
+    assert len(observation["interpretation"]) == 1 and syndromes(observation) == []
+    gad7 = submit_total(api, world.patient_1, "gad7", 21, "2026-01-10T09:00:00+00:00")
+    assert len(fhir.get(f"/fhir/Observation/{gad7['id']}").json["interpretation"]) == 1
 
 
 def test_errors_are_operation_outcomes(world, app, ehr, rsa_key, ec_key):
