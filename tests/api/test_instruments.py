@@ -38,6 +38,11 @@ def test_instrument_detail_shows_thresholds_bands_and_codes(world):
     # Marx 2022: recovered at 28 or below, i.e. below 29
     assert (pcl5["thresholds"]["caseness"], pcl5["thresholds"]["recovery_below"]) == (33, 29)
     assert pcl5["max_missing"] == 2
+    # Only the PHQ-9 has the depressive-syndrome algorithm (docs/clinical-rules.md, "PHQ-9").
+    assert body["has_depressive_syndrome"] is True
+    assert pcl5["has_depressive_syndrome"] is False
+    gad7 = world.as_clinician_a().get("/api/v1/instruments/gad7").json
+    assert (gad7["has_depressive_syndrome"], gad7["has_provisional_diagnosis"]) == (False, False)
 
 
 def test_unknown_instrument_and_anonymous(world):

@@ -96,6 +96,9 @@ class InstrumentSchema(InstrumentSummarySchema):
     max_missing = ma.fields.Integer(metadata={"description": "skipped items allowed"})
     flags = ma.fields.List(ma.fields.Nested(FlagRuleSchema))
     has_provisional_diagnosis = ma.fields.Boolean()
+    has_depressive_syndrome = ma.fields.Boolean(
+        metadata={"description": "responses carry depressive_syndrome (PHQ-9 algorithm)"}
+    )
     licence = ma.fields.String()
 
 
