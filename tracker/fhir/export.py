@@ -96,7 +96,11 @@ def _kick_off() -> Response:
         )
     )
     if busy:
-        raise FhirError(429, "An export of yours is still running; poll it or cancel it.")
+        raise FhirError(
+            429,
+            "An export of yours is still running; poll it or cancel it.",
+            headers={"Retry-After": "10"},
+        )
     job = ExportJob(
         id=str(uuid.uuid4()),
         request_url=public_base() + request.full_path.rstrip("?"),
@@ -288,7 +292,12 @@ def run_export(app: Flask, job_id: str) -> None:
                         handle.write(json.dumps(resource, separators=(",", ":")))
                         handle.write("\n")
                         written += 1
-                output.append({"type": kind, "file": name, "count": written})
+                if written:
+                    output.append({"type": kind, "file": name, "count": written})
+                else:
+                    # Nothing of this type (e.g. a _since after every change): no empty file,
+                    # and the manifest's output stays [] (Bulk Data: SHOULD).
+                    (directory / name).unlink()
                 job = _update_job(job_id, progress=f"{kind} done ({written})")
                 if job is None:
                     _delete_files(job_id)

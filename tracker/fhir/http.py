@@ -11,7 +11,7 @@ from typing import Any
 from flask import Response, current_app, request
 from flask_login import current_user
 from werkzeug.exceptions import HTTPException
-from werkzeug.http import http_date
+from werkzeug.http import http_date, parse_date
 
 from tracker.auth import audit, smart
 from tracker.fhir.mapping import operation_outcome
@@ -46,9 +46,11 @@ class FhirError(HTTPException):
         diagnostics: str,
         code: str | None = None,
         issues: list[tuple[str, str, str]] | None = None,
+        headers: dict[str, str] | None = None,
     ):
         super().__init__(diagnostics)
         self.code = status
+        self.headers = headers or {}
         self.issues = issues or [
             ("error", code or ISSUE_CODES.get(status, "exception"), diagnostics)
         ]
@@ -84,7 +86,7 @@ def error_response(error: HTTPException) -> Response:
     """Any HTTP error under /fhir becomes an OperationOutcome (never problem+json)."""
     status = error.code or 500
     if isinstance(error, FhirError):
-        return outcome_response(status, error.issues)
+        return outcome_response(status, error.issues, error.headers)
     data = getattr(error, "data", None) or {}
     diagnostics = data.get("message") or error.description
     if status >= 500 and status != 503:
@@ -98,12 +100,21 @@ def error_response(error: HTTPException) -> Response:
     )
 
 
+def _not_modified(etag: str, version: int, updated_at: datetime) -> bool:
+    """If-None-Match decides when sent (RFC 9110 §13.2.2); else If-Modified-Since, whose
+    dates have whole seconds: unchanged when the last change is in or before that second."""
+    if "If-None-Match" in request.headers:
+        sent = [tag.strip() for tag in request.headers["If-None-Match"].split(",")]
+        return etag in sent or f'"{version}"' in sent
+    since = parse_date(request.headers.get("If-Modified-Since"))
+    return since is not None and updated_at.replace(microsecond=0) <= since
+
+
 def versioned(resource: dict[str, Any], version: int, updated_at: datetime) -> Response:
     """A single resource with ETag/Last-Modified from the same row version; 304 when unchanged."""
     etag = f'W/"{version}"'
     headers = {"ETag": etag, "Last-Modified": http_date(updated_at)}
-    sent = [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]
-    if etag in sent or f'"{version}"' in sent:
+    if _not_modified(etag, version, updated_at):
         response = current_app.response_class(status=304)
         for name, value in headers.items():
             response.headers[name] = value

@@ -42,7 +42,29 @@ bp = Blueprint("fhir", __name__, url_prefix="/fhir")
 # Every error under /fhir, routing errors included, is an OperationOutcome.
 bp.record_once(lambda state: add_error_renderer(state.app, is_fhir_request, error_response))
 
+# What this server can answer in: FHIR JSON (and NDJSON for Bulk Data files). XML is not
+# offered, so a client that accepts only XML gets 406 rather than JSON it cannot read.
+ANSWERABLE = ("application/fhir+json", "application/json", "application/fhir+ndjson")
+XML_FORMATS = frozenset({"xml", "text/xml", "application/xml", "application/fhir+xml"})
+
+
+@bp.before_request
+def _refuse_unanswerable_formats() -> None:
+    wanted = request.args.get("_format")
+    # An unescaped "+" in a query string reads as a space: application/fhir xml.
+    if wanted is not None and wanted.split(";")[0].strip().replace(" ", "+") in XML_FORMATS:
+        raise FhirError(406, "Only JSON is offered: use _format=json.", code="not-supported")
+    accept = request.headers.get("Accept")
+    if request.endpoint == "fhir.smart_configuration":
+        return  # plain JSON for anyone who opens it, a browser included (SMART discovery)
+    if accept and request.accept_mimetypes.best_match(ANSWERABLE) is None:
+        raise FhirError(406, "Only application/fhir+json is offered.", code="not-supported")
+
+
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+# Result controls every search accepts. _elements is not among them: it would change the
+# resources' shape, so it is ignored with a warning (and not echoed in the self link).
+SEARCH_CONTROLS = ("_count", "_sort", "_format", "_total", "_summary")
 CURSOR = "_cursor"  # server-private paging parameter (R4 search §3.1.1.5.5)
 
 
@@ -152,21 +174,39 @@ def run_search(
     try:
         # An ignored modifier (code:not=X) would answer the opposite question: refuse it.
         chosen = search.select_params(
-            pairs, [*filters, "_count", "_sort"], strict, strict_modifiers=True
+            pairs,
+            [*filters, "_count", "_sort"],
+            strict,
+            always_allowed=SEARCH_CONTROLS,
+            strict_modifiers=True,
         )
-        count = search.parse_count(_last(chosen.params.get("_count")))
+        params, ignored = dict(chosen.params), list(chosen.ignored)
+        summary = _last(params.get("_summary"))
+        if summary not in (None, "count", "false"):
+            # _summary=true/text/data would change the resources' shape: not done here.
+            if strict:
+                raise search.SearchError(
+                    f"_summary={summary} is not supported (only count and false).",
+                    "not-supported",
+                    "_summary",
+                )
+            del params["_summary"]
+            ignored.append("_summary")
+        count = search.parse_count(_last(params.get("_count")))
+        if summary == "count":
+            count = 0  # the total only (search.html#summary)
         sort_names = search.parse_sort(
-            _last(chosen.params.get("_sort")), [*sorts, *(f"-{s}" for s in sorts)]
+            _last(params.get("_sort")), [*sorts, *(f"-{s}" for s in sorts)]
         )
         query = base_query
-        for name, values in chosen.params.items():
+        for name, values in params.items():
             if name in filters:
                 query = query.where(filters[name](values, name))
     except search.SearchError as error:
         raise FhirError(400, str(error), code=error.code) from None
     if sort_names:
         sort_name = sort_names[0]
-    elif "_lastUpdated" in chosen.params and "_lastUpdated" in sorts:
+    elif "_lastUpdated" in params and "_lastUpdated" in sorts:
         # An incremental pull: walking the _lastUpdated index keeps it fast at any size.
         sort_name = "_lastUpdated"
     else:
@@ -179,13 +219,9 @@ def run_search(
             found = paging.page(query, order, count, cursor)
         except paging.InvalidCursor:
             raise FhirError(400, "Invalid paging cursor.") from None
-    used = [
-        (k, v)
-        for k, values in chosen.params.items()
-        if k not in ("_count", "_sort")
-        for v in values
-    ]
-    used += [("_count", str(count)), ("_sort", sort_name)]
+    used = [(k, v) for k, values in params.items() if k not in ("_count", "_sort") for v in values]
+    if summary != "count":
+        used += [("_count", str(count)), ("_sort", sort_name)]
     path = f"/fhir/{resource_type}"
     links = [{"relation": "self", "url": search.build_url(public_base(), path, used)}]
     page = found.items
@@ -204,13 +240,13 @@ def run_search(
         }
         for row in page
     ]
-    if chosen.ignored:
+    if ignored:
         entries.append(
             {
                 "resource": mapping.operation_outcome(
                     [
                         ("warning", "not-supported", f"Ignored unsupported parameter: {name}")
-                        for name in chosen.ignored
+                        for name in ignored
                     ]
                 ),
                 "search": {"mode": "outcome"},
