@@ -87,3 +87,15 @@ def test_a_second_kick_off_says_when_to_retry_and_an_empty_export_lists_nothing(
     done = wait_for(fhir, local(kick.headers["Content-Location"]))
     assert done.status_code == 200
     assert done.json["output"] == []  # nothing changed after _since: no empty files
+
+
+def test_patient_export_is_declared_on_the_patient_resource(app):
+    statement = app.test_client().get("/fhir/metadata").json
+    assert_valid(statement)
+    (patient,) = [r for r in statement["rest"][0]["resource"] if r["type"] == "Patient"]
+    assert patient["operation"] == [
+        {
+            "name": "export",
+            "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export",
+        }
+    ]

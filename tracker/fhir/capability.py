@@ -35,6 +35,9 @@ PATIENT_PARAMS = [
 ]
 
 
+PATIENT_EXPORT = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"
+
+
 def _resource(
     kind: str,
     profile: str | None,
@@ -97,6 +100,9 @@ def capability_statement(fhir_base: str, token_url: str) -> dict:
             _param("name", "string", "Part of the name"),
         ],
         ["_id", "_lastUpdated"],
+        # Declared on the resource too: Bulk Data clients (and its test kit) look for
+        # Patient/$export here, not only at rest.operation.
+        {"operation": [{"name": "export", "definition": PATIENT_EXPORT}]},
     )
     questionnaire = _resource(
         "Questionnaire", None, ["read", "search-type"], [_param("url", "uri", "Canonical URL")], []
@@ -144,10 +150,7 @@ def capability_statement(fhir_base: str, token_url: str) -> dict:
                         "name": "export",
                         "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export",
                     },
-                    {
-                        "name": "patient-export",
-                        "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export",
-                    },
+                    {"name": "patient-export", "definition": PATIENT_EXPORT},
                 ],
             }
         ],
