@@ -13,7 +13,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "tracker"
 SHELLS = ("tracker.api", "tracker.fhir", "tracker.web", "tracker.cli")
-PURE = ("tracker/instruments", "tracker/analysis", "tracker/charts")
+PURE = ("tracker/instruments", "tracker/analysis", "tracker/charts", "tracker/scheduling")
 
 
 def _imports(path: Path) -> set[str]:

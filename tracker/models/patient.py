@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tracker.extensions import db
@@ -13,6 +13,7 @@ from tracker.models.types import UTCDateTime, utcnow
 
 class Patient(db.Model):
     __tablename__ = "patient"
+    __table_args__ = (CheckConstraint("reminders IN ('on', 'off')", name="reminders"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     display_name: Mapped[str] = mapped_column(String(200))
@@ -20,6 +21,8 @@ class Patient(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # meta.versionId
+    # "off": the patient gets no questionnaire reminders (alerts to clinicians still go).
+    reminders: Mapped[str] = mapped_column(String(3), default="on", server_default="on")
 
     identifiers: Mapped[list[PatientIdentifier]] = relationship(
         back_populates="patient",

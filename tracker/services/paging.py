@@ -79,16 +79,20 @@ def _kind(column: Any) -> type:
 
 def decode_cursor(cursor: str, order: Order, field: str = "cursor") -> list[object]:
     """The position a cursor names, typed like the order's columns; InvalidCursor if not ours."""
+    return decode_position(cursor, [_kind(column) for column in order.columns], field)
+
+
+def decode_position(cursor: str, kinds: Sequence[type], field: str = "cursor") -> list[object]:
+    """A cursor's values checked against ``kinds`` (datetime, int, str); also for computed lists."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         values = json.loads(raw)
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise InvalidCursor(field) from None
-    if not isinstance(values, list) or len(values) != len(order.columns):
+    if not isinstance(values, list) or len(values) != len(kinds):
         raise InvalidCursor(field)
     position: list[object] = []
-    for value, column in zip(values, order.columns, strict=True):
-        kind = _kind(column)
+    for value, kind in zip(values, kinds, strict=True):
         if kind is datetime:
             try:
                 value = datetime.fromisoformat(value) if isinstance(value, str) else None

@@ -17,9 +17,10 @@ from tracker.auth import audit
 from tracker.extensions import db
 from tracker.models import Patient, TreatmentSeries, TreatmentSession, User
 from tracker.models.types import utcnow
+from tracker.services import plans
 from tracker.services.errors import Invalid, Stale
 
-CHANGEABLE = frozenset({"label", "kind", "started_at", "ended_at", "notes"})
+CHANGEABLE = frozenset({"label", "kind", "started_at", "ended_at", "notes", "plan_id"})
 
 
 def etag(series: TreatmentSeries) -> str:
@@ -78,9 +79,11 @@ def start(
     kind: str = "other",
     ended_at: datetime | None = None,
     notes: str | None = None,
+    plan_id: int | None = None,
 ) -> TreatmentSeries:
-    """Start a series (or record a past one, with its end)."""
+    """Start a series (or record a past one, with its end), optionally on a measurement plan."""
     _check_bounds(started_at, ended_at, "ended_at")
+    plans.usable(plan_id)
     series = TreatmentSeries(
         patient_id=patient.id,
         created_by=actor.id,
@@ -89,6 +92,7 @@ def start(
         started_at=started_at,
         ended_at=ended_at,
         notes=notes,
+        plan_id=plan_id,
     )
     db.session.add(series)
     db.session.flush()
@@ -114,6 +118,8 @@ def change(series: TreatmentSeries, changes: dict, if_match: str | None = None) 
     _check_bounds(started, ended, field)
     if _sessions_outside(series.id, started, ended):
         raise Invalid({field: ["A session of this series would fall outside it."]})
+    if "plan_id" in changes and changes["plan_id"] != series.plan_id:
+        plans.usable(changes["plan_id"])  # keeping a plan that was since retired is fine
     for name, value in changes.items():
         setattr(series, name, value)
     series.updated_at = utcnow()
