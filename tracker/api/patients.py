@@ -12,6 +12,7 @@ from tracker.api.pagination import PageArgs, page_schema
 from tracker.auth import access, audit
 from tracker.extensions import db
 from tracker.models import Patient, PatientIdentifier
+from tracker.models.patient import REMINDER_SETTINGS
 from tracker.problems import READ_PROBLEMS, WRITE_PROBLEMS, documented_problems, fail
 from tracker.services import paging
 from tracker.services import patients as service
@@ -45,6 +46,13 @@ class PatientPatchSchema(PatientCreateSchema):
         validate=ma.validate.Length(max=20),
         metadata={"description": "Replaces the whole list when given", "uniqueItems": True},
     )
+    reminders = ma.fields.String(
+        validate=ma.validate.OneOf(REMINDER_SETTINGS),
+        metadata={
+            "description": '"off" stops questionnaire reminders (the patient may change this '
+            "one field on their own record)"
+        },
+    )
 
 
 class PatientSchema(ma.Schema):
@@ -52,6 +60,7 @@ class PatientSchema(ma.Schema):
     display_name = ma.fields.String()
     birth_date = ma.fields.Date(allow_none=True)
     identifiers = ma.fields.List(ma.fields.Nested(IdentifierSchema))
+    reminders = ma.fields.String(metadata={"enum": list(REMINDER_SETTINGS)})
     created_at = ma.fields.AwareDateTime()
     updated_at = ma.fields.AwareDateTime()
 
@@ -149,8 +158,12 @@ def get_patient(patient_id: int) -> Patient:
 @blp.arguments(PatientPatchSchema, required=False)
 @blp.response(200, PatientSchema)
 def patch_patient(data: dict, patient_id: int) -> Patient:
-    """Change the name, birth date or identifiers (the list is replaced as a whole)."""
-    patient = access.patient_for(patient_id, access.CARERS)
+    """Change the name, birth date, identifiers (replaced as a whole) or reminders.
+
+    The patient may turn their own reminders on or off; everything else is for carers.
+    """
+    allowed = access.READERS if set(data) == {"reminders"} else access.CARERS
+    patient = access.patient_for(patient_id, allowed)
     if "identifiers" in data:
         data["identifiers"] = _pairs(data["identifiers"])
     return service.update(current_user, patient, **data)

@@ -52,6 +52,10 @@ class SeriesFields(StrictSchema):
     started_at = Instant()
     ended_at = Instant(allow_none=True)
     notes = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=4000))
+    plan_id = Id(
+        allow_none=True,
+        metadata={"description": "The measurement plan (not a retired one); null removes it"},
+    )
 
 
 class SeriesCreateSchema(SeriesFields):
@@ -68,6 +72,7 @@ class SeriesSchema(ma.Schema):
     started_at = ma.fields.AwareDateTime()
     ended_at = ma.fields.AwareDateTime(allow_none=True)
     notes = ma.fields.String(allow_none=True)
+    plan_id = Id(allow_none=True)
     sessions = ma.fields.List(ma.fields.Nested(SessionSchema))
     created_at = ma.fields.AwareDateTime()
     updated_at = ma.fields.AwareDateTime()

@@ -10,6 +10,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from tracker.extensions import db
 from tracker.models.types import UTCDateTime, utcnow
 
+REMINDER_SETTINGS = ("on", "off")
+
 
 class Patient(db.Model):
     __tablename__ = "patient"

@@ -78,8 +78,11 @@ def update(
     display_name: str | object = _UNSET,
     birth_date: date | None | object = _UNSET,
     identifiers: list[Identifier] | object = _UNSET,
+    reminders: str | object = _UNSET,
 ) -> Patient:
     """Change what is given; a new identifier list replaces the old one as a whole."""
+    if reminders is not _UNSET:
+        patient.reminders = reminders  # type: ignore[assignment]
     if display_name is not _UNSET:
         patient.display_name = display_name  # type: ignore[assignment]
     if birth_date is not _UNSET:
@@ -91,8 +94,10 @@ def update(
             patient.identifiers = []
             db.session.flush()  # free the old (system, value) pairs first
             patient.identifiers = [PatientIdentifier(system=s, value=v) for s, v in new]
-        patient.updated_at = utcnow()
-        patient.version += 1
+        if (display_name, birth_date, identifiers) != (_UNSET, _UNSET, _UNSET):
+            # The FHIR version moves with the record, not with the reminder setting.
+            patient.updated_at = utcnow()
+            patient.version += 1
         db.session.flush()
     except IntegrityError:
         db.session.rollback()
