@@ -70,8 +70,7 @@ def list_alerts(args: dict) -> dict:
     access.require_role("clinician", "admin")
     query = service.inbox(current_user, args.get("status"), args.get("patient_id"))
     page = paging.page(query, service.INBOX_ORDER, args["limit"], args["cursor"])
-    for patient_id in sorted({a.patient_id for a in page.items}):
-        audit.record("read", "alert", patient_id=patient_id)
+    audit.record_each("read", "alert", (a.patient_id for a in page.items))
     db.session.commit()
     return page.as_dict()
 

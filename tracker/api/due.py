@@ -101,7 +101,6 @@ def worklist(args: dict) -> dict:
         limit=args["limit"],
         cursor=args["cursor"],
     )
-    for patient_id in sorted({item.patient_id for item in page.items}):
-        audit.record("read", "due", patient_id=patient_id)
+    audit.record_each("read", "due", (item.patient_id for item in page.items))
     db.session.commit()
     return page.as_dict()

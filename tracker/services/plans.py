@@ -35,7 +35,15 @@ def create(actor: User | None, *, name: object, instruments: object, entries: ob
         raise Invalid(errors)
     assert isinstance(name, str) and isinstance(entries, list)
     stored_entries = [
-        {key: value for key, value in entry.items() if value is not None} for entry in entries
+        {
+            "label": entry["label"].strip(),
+            "anchor": entry["anchor"],
+            "offset_days": entry["offset_days"],
+            "window_days": entry["window_days"],
+            "instruments": entry.get("instruments"),
+            "repeat_every_days": entry.get("repeat_every_days"),
+        }
+        for entry in entries
     ]
     plan = MeasurementPlan(
         name=name.strip(),
