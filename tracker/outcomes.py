@@ -381,9 +381,6 @@ def _figures(row: Any) -> Figures:
             else _round_half_away(Fraction(int(total or 0), evaluable), MEAN_PLACES)
         )
 
-    def rate(count: int, base: int) -> float | None:
-        return None if not base else _round_half_away(Fraction(int(count), int(base)), RATE_PLACES)
-
     change = None if not evaluable else int(row.sum_post) - int(row.sum_baseline)
     cases = int(row.cases)
     return Figures(
@@ -401,6 +398,11 @@ def _figures(row: Any) -> Figures:
         reliable_improvement_rate=rate(row.improved, evaluable),
         reliable_deterioration_rate=rate(row.deteriorated, evaluable),
     )
+
+
+def rate(count: int, base: int) -> float | None:
+    """count ÷ base to RATE_PLACES decimals, halves away from zero; None when base is 0."""
+    return None if not base else _round_half_away(Fraction(int(count), int(base)), RATE_PLACES)
 
 
 def _round_half_away(value: Fraction, places: int) -> float:

@@ -254,3 +254,19 @@ def test_a_patient_turns_their_own_reminders_off_but_changes_nothing_else(world)
     assert back_on.json["reminders"] == "on"
     with world.app.app_context():
         assert db.session.get(Patient, world.patient_1).version == 1  # FHIR version unchanged
+
+
+def test_outcomes_count_completed_and_missed_items_whose_window_closed(world):
+    now = datetime.now(UTC)
+    start_planned_series(world, world.patient_1, now - 30 * DAY, ended_at=now - 10 * DAY)
+    api = world.as_clinician_a()
+    # PHQ-9 closed windows: baseline (answered at −33 d), weekly at −23 d and −16 d (missed).
+    # The post-series window (−10 d … +4 d) is still open, the follow-up upcoming: not counted.
+    submit(api, world.patient_1, {"completed_at": iso(now - 33 * DAY)})
+    submit(api, world.patient_1, {"completed_at": iso(now - 5 * DAY)})  # completes the post item
+    phq9 = api.get("/api/v1/outcomes/phq9").json["schedule"]
+    assert phq9 == {"completed": 1, "missed": 2, "completion_rate": 0.333}
+    gad7 = api.get("/api/v1/outcomes/gad7").json["schedule"]
+    assert gad7 == {"completed": 0, "missed": 3, "completion_rate": 0.0}
+    other = world.as_clinician_b().get("/api/v1/outcomes/phq9").json["schedule"]
+    assert other == {"completed": 0, "missed": 0, "completion_rate": None}

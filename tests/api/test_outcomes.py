@@ -138,8 +138,11 @@ def test_clinician_and_admin_figures_by_hand(world):
         "recovery_rate": 0.5,
         "reliable_improvement_rate": 1.0,
         "reliable_deterioration_rate": 0.0,
+        # No series has a measurement plan: nothing was due.
+        "schedule": {"completed": 0, "missed": 0, "completion_rate": None},
     }
-    assert list(body) == ["instrument", *FIGURES]  # the order of docs/api.md, "Outcomes"
+    # The order of docs/api.md, "Outcomes"; the schedule (revision 2) comes last.
+    assert list(body) == ["instrument", *FIGURES, "schedule"]
     # B: 10→17 (10 is a case), +7 ≥ 6 is a reliable deterioration.
     assert figures(outcomes(b)) == {
         "series": 1,
@@ -183,6 +186,7 @@ def test_clinician_and_admin_figures_by_hand(world):
             "ended": 3,
             "evaluable": 0,
             "paired_rate": 0.0,  # 3 ended, none with both ends on the GAD-7
+            "schedule": {"completed": 0, "missed": 0, "completion_rate": None},
         }
         | NOTHING_EVALUABLE
     )
@@ -342,6 +346,7 @@ def test_who_may_see_outcomes(world):
             "ended": 0,
             "evaluable": 0,
             "paired_rate": None,
+            "schedule": {"completed": 0, "missed": 0, "completion_rate": None},
         }
         | NOTHING_EVALUABLE
     )

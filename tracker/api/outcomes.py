@@ -15,8 +15,9 @@ from tracker.api.trends import INSTRUMENT, TrendArgs
 from tracker.auth import access, audit
 from tracker.models import Patient
 from tracker.models.series import SERIES_KINDS
-from tracker.outcomes import MEAN_PLACES, RATE_PLACES, clinic_outcomes
+from tracker.outcomes import MEAN_PLACES, RATE_PLACES, clinic_outcomes, rate
 from tracker.problems import READ_PROBLEMS, documented_problems
+from tracker.services import due
 
 blp = ApiBlueprint(
     "outcomes", __name__, url_prefix="/api/v1", description="Outcomes (clinic level)"
@@ -97,6 +98,17 @@ class FiguresSchema(ma.Schema):
     reliable_deterioration_rate = ma.fields.Float(allow_none=True, metadata={"description": _RATE})
 
 
+class ScheduleSchema(ma.Schema):
+    completed = ma.fields.Integer(
+        metadata={"description": "due items of this instrument completed in their window"}
+    )
+    missed = ma.fields.Integer(metadata={"description": "due items whose window closed unanswered"})
+    completion_rate = ma.fields.Float(
+        allow_none=True,
+        metadata={"description": f"completed ÷ (completed + missed), {RATE_PLACES} decimals"},
+    )
+
+
 class _InstrumentSchema(ma.Schema):
     instrument = ma.fields.String(metadata={"example": "phq9"})
 
@@ -119,6 +131,13 @@ class MonthFiguresSchema(FiguresSchema, _MonthSchema):
 class OutcomesSchema(FiguresSchema, _InstrumentSchema):
     """The overall figures; with by=month also `months`."""
 
+    schedule = ma.fields.Nested(
+        ScheduleSchema,
+        metadata={
+            "description": "measurement plans: the selected series' due items of this "
+            "instrument whose window has closed (overall only, not per month)"
+        },
+    )
     months = ma.fields.List(
         ma.fields.Nested(MonthFiguresSchema),
         metadata={
@@ -166,9 +185,21 @@ def get_outcomes(args: dict, instrument: str) -> dict:
         post_window_days=args["post_window_days"],
         by_month=args.get("by") == "month",
     )
+    completed, missed = due.schedule(
+        instrument,
+        patient_ids=visible,
+        since=args.get("since"),
+        until=args.get("until"),
+        kind=args.get("kind"),
+    )
     # Aggregate over many patients: one read event, tied to no patient.
     audit.record_now("read", "outcomes", instrument)
     body: dict = {"instrument": outcomes.instrument, **asdict(outcomes.overall)}
+    body["schedule"] = {
+        "completed": completed,
+        "missed": missed,
+        "completion_rate": rate(completed, completed + missed),
+    }
     if outcomes.months is not None:
         body["months"] = [{"month": month, **asdict(f)} for month, f in outcomes.months]
     return body

@@ -12,8 +12,9 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, Select, or_, select
 
 from tracker.auth import access
 from tracker.extensions import db
@@ -148,6 +149,32 @@ def worklist(
 
 def _position(item: DueItem) -> tuple[datetime, int, str]:
     return (item.opens_at, item.patient_id, item.id)
+
+
+def schedule(
+    instrument: str,
+    *,
+    patient_ids: Select[Any] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    kind: str | None = None,
+    now: datetime | None = None,
+) -> tuple[int, int]:
+    """(completed, missed) items of ``instrument`` whose window has closed, in the series
+    the outcomes select (same filters: visible patients, series start range, kind)."""
+    now = now or utcnow()
+    where: list[ColumnElement[bool]] = []
+    if patient_ids is not None:
+        where.append(TreatmentSeries.patient_id.in_(patient_ids))
+    if since is not None:
+        where.append(TreatmentSeries.started_at >= since)
+    if until is not None:
+        where.append(TreatmentSeries.started_at <= until)
+    if kind is not None:
+        where.append(TreatmentSeries.kind == kind)
+    found = [o for o in _schedules(where, now) if o.closes_at < now and instrument in o.instruments]
+    statuses = [item.status for item in _items(found, now) if item.instrument == instrument]
+    return statuses.count("completed"), statuses.count("missed")
 
 
 def counts(patient_ids: Collection[int], now: datetime | None = None) -> dict[int, dict[str, int]]:
