@@ -20,12 +20,14 @@ from tracker.auth.users import create_user
 from tracker.extensions import db
 from tracker.instruments import Instrument
 from tracker.models import (
+    MeasurementPlan,
     Patient,
     PatientIdentifier,
     TreatmentSeries,
     User,
 )
 from tracker.services import patients as patient_service
+from tracker.services import plans as plan_service
 from tracker.services import series as series_service
 from tracker.services.responses import Submission, submit
 
@@ -43,6 +45,66 @@ class DemoSeries:
     start_week: float
     end_week: float | None  # None: ongoing
     session_days: tuple[int, ...] = ()  # days after the start
+    plan: str | None = None  # the name of one of DEMO_PLANS
+
+
+# Research protocols measure at baseline, weekly during the series, at its end and in
+# follow-up for about 4-12 weeks (Murrough 2013, Feder 2021, Abdallah 2022); no guideline
+# fixes a cadence, so a clinic writes its own plans. These two are the demo clinic's.
+KETAMINE_PLAN = "Ketamine induction: PHQ-9 + GAD-7"
+PTSD_PLAN = "PTSD: PCL-5"
+DEMO_PLANS = (
+    {
+        "name": KETAMINE_PLAN,
+        "instruments": ["phq9", "gad7"],
+        "entries": [
+            {"label": "Baseline", "anchor": "series_start", "offset_days": -7, "window_days": 7},
+            {
+                "label": "During the series",
+                "anchor": "series_start",
+                "offset_days": 7,
+                "window_days": 2,
+                "repeat_every_days": 7,
+            },
+            {"label": "Post-series", "anchor": "series_end", "offset_days": 0, "window_days": 7},
+            {
+                "label": "Follow-up 4 weeks",
+                "anchor": "series_end",
+                "offset_days": 28,
+                "window_days": 7,
+                "instruments": ["phq9"],
+            },
+            {
+                "label": "Follow-up 12 weeks",
+                "anchor": "series_end",
+                "offset_days": 84,
+                "window_days": 7,
+                "instruments": ["phq9"],
+            },
+        ],
+    },
+    {
+        "name": PTSD_PLAN,
+        "instruments": ["pcl5"],
+        "entries": [
+            {"label": "Baseline", "anchor": "series_start", "offset_days": -7, "window_days": 7},
+            {
+                "label": "Weekly",
+                "anchor": "series_start",
+                "offset_days": 7,
+                "window_days": 2,
+                "repeat_every_days": 7,
+            },
+            {"label": "Post-series", "anchor": "series_end", "offset_days": 0, "window_days": 7},
+            {
+                "label": "Follow-up 4 weeks",
+                "anchor": "series_end",
+                "offset_days": 28,
+                "window_days": 7,
+            },
+        ],
+    },
+)
 
 
 # A ketamine induction: 6 infusions over about two weeks (Murrough 2013, Phillips 2019,
@@ -78,9 +140,9 @@ PATIENTS = (
         login="avery@demo.tracker.test",
         flag_weeks=(0, 1),
         series=(
-            DemoSeries("Ketamine induction", "induction", 4, 6, INDUCTION_DAYS),
+            DemoSeries("Ketamine induction", "induction", 4, 6, INDUCTION_DAYS, KETAMINE_PLAN),
             DemoSeries("Maintenance", "maintenance", 10, 18, (0, 7, 21, 35, 56)),
-            DemoSeries("Booster after relapse", "booster", 22, None, (0, 3)),
+            DemoSeries("Booster after relapse", "booster", 22, None, (0, 3), KETAMINE_PLAN),
         ),
     ),
     DemoPatient(
@@ -88,7 +150,9 @@ PATIENTS = (
         "DEMO-0002",
         0,
         {"phq9": [(0, 17), (8, 15), (16, 16), (25, 14)], "gad7": [(0, 12), (25, 11)]},
-        series=(DemoSeries("Ketamine induction", "induction", 6, 8, INDUCTION_DAYS),),
+        series=(
+            DemoSeries("Ketamine induction", "induction", 6, 8, INDUCTION_DAYS, KETAMINE_PLAN),
+        ),
     ),
     DemoPatient(
         "Casey Synthetic",
@@ -100,7 +164,7 @@ PATIENTS = (
         },
         login="casey@demo.tracker.test",
         series=(
-            DemoSeries("Ketamine induction (PTSD)", "induction", 5, 7, INDUCTION_DAYS),
+            DemoSeries("Ketamine induction (PTSD)", "induction", 5, 7, INDUCTION_DAYS, PTSD_PLAN),
             DemoSeries("Maintenance", "maintenance", 12, None, (0, 14, 28, 56, 84)),
         ),
     ),
@@ -118,7 +182,9 @@ PATIENTS = (
             "phq9": [(0, 19), (4, 12), (8, 7), (14, 4), (25, 3)],
             "pcl5": [(0, 38), (12, 24), (25, 18)],
         },
-        series=(DemoSeries("Ketamine induction", "induction", 2, 4, INDUCTION_DAYS),),
+        series=(
+            DemoSeries("Ketamine induction", "induction", 2, 4, INDUCTION_DAYS, KETAMINE_PLAN),
+        ),
     ),
     DemoPatient(
         "Finley Synthetic",  # mild symptoms: a booster series that starts below the clinical range
@@ -129,6 +195,16 @@ PATIENTS = (
         # Items 1 and 3 "more than half the days", nothing else that counts: 2 symptoms with a
         # core one, the PHQ "other depressive syndrome" (total 7, below the cut-off).
         answered=(("phq9", 12, (2, 0, 2, 1, 1, 0, 1, 0, 0)),),
+    ),
+    DemoPatient(
+        "Gray Synthetic",  # referred for an induction that starts in 3 days: baseline due now
+        "DEMO-0007",
+        0,
+        {"phq9": [(0, 16), (25, 18)], "gad7": [(0, 11), (25, 13)]},
+        login="gray@demo.tracker.test",
+        series=(
+            DemoSeries("Ketamine induction", "induction", WEEKS + 3 / 7, None, (), KETAMINE_PLAN),
+        ),
     ),
 )
 
@@ -178,14 +254,31 @@ def _patient(spec: DemoPatient, clinician: User) -> tuple[Patient, bool]:
     return patient_service.register(clinician, spec.name, None, [(DEMO_MRN_SYSTEM, spec.mrn)]), True
 
 
+def _plans(admin: User) -> dict[str, int]:
+    """The demo plans by name, created through the plans use case unless they exist."""
+    ids = {}
+    for plan in DEMO_PLANS:
+        existing = db.session.scalar(
+            select(MeasurementPlan.id).where(MeasurementPlan.name == plan["name"])
+        )
+        ids[plan["name"]] = existing or plan_service.create(admin, **plan).id
+    return ids
+
+
 def _series(
-    patient: Patient, plan: DemoSeries, start: datetime, clinician: User
+    patient: Patient, plan: DemoSeries, start: datetime, clinician: User, plan_ids: dict[str, int]
 ) -> TreatmentSeries:
     """A series and its sessions, under the rules every shell obeys (sessions inside it)."""
     started = start + timedelta(weeks=plan.start_week, hours=1)
     ended = None if plan.end_week is None else start + timedelta(weeks=plan.end_week, hours=2)
     series = series_service.start(
-        clinician, patient, label=plan.label, kind=plan.kind, started_at=started, ended_at=ended
+        clinician,
+        patient,
+        label=plan.label,
+        kind=plan.kind,
+        started_at=started,
+        ended_at=ended,
+        plan_id=plan_ids[plan.plan] if plan.plan else None,
     )
     for day in plan.session_days:
         series_service.log_session(
@@ -202,7 +295,8 @@ def load_demo(today: datetime | None = None) -> list[tuple[str, str, str]]:
     rng = random.Random(2026)
     start = (today or datetime.now(UTC)).replace(hour=9, minute=0, second=0, microsecond=0)
     start -= timedelta(weeks=WEEKS)
-    _user(ADMIN, "admin")
+    admin = _user(ADMIN, "admin")
+    plan_ids = _plans(admin)
     clinicians = [_user(email, "clinician") for email in CLINICIANS]
     logins = [(ADMIN, DEMO_PASSWORD, "admin")] + [
         (e, DEMO_PASSWORD, "clinician") for e in CLINICIANS
@@ -216,7 +310,7 @@ def load_demo(today: datetime | None = None) -> list[tuple[str, str, str]]:
         db.session.commit()
         if not created:
             continue
-        periods = [_series(patient, plan, start, clinician) for plan in spec.series]
+        periods = [_series(patient, plan, start, clinician, plan_ids) for plan in spec.series]
         for code, points in spec.courses.items():
             instrument = instruments.get(code)
             every = instrument.examples.demo_every_weeks if instrument.examples else 1
