@@ -67,6 +67,7 @@ def test_patient_list_shows_the_care_team_latest_scores_and_alerts(world):
         "3 Minimal 1 Feb 2026",
         "none yet",
         "1 open alert",
+        "none due",
     ]
     for odd in ("\u00b2", "0", "-1", "x", "9" * 30):  # odd page numbers show the first page
         assert as_clinician_a(world).get("/clinic", query_string={"page": odd}).status_code == 200

@@ -23,6 +23,7 @@ bp = Blueprint(
 
 # The views attach their routes to ``bp`` on import.
 from tracker.web import (  # noqa: E402
+    clinic_due,
     clinic_list,
     clinic_patient,
     clinic_responses,
@@ -37,6 +38,7 @@ web_blueprint = bp
 
 __all__ = [
     "bp",
+    "clinic_due",
     "clinic_list",
     "clinic_patient",
     "clinic_responses",

@@ -1,8 +1,9 @@
 """The clinician's patient page: per instrument the chart, series outcomes and item answers.
 
 Reads what GET /patients/{id}, the three trend charts, GET .../series,
-GET .../responses and GET /alerts?patient_id= would read, in a fixed number of
-queries, and writes the audit events those calls write.
+GET .../responses, GET /alerts?patient_id= and GET .../due would read, in a
+fixed number of queries, and writes the audit events those calls write. Each
+series with a measurement plan shows its schedule, visit by visit.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from tracker.extensions import db
 from tracker.models import Alert, Response, TreatmentSeries
 from tracker.models.alert import AlertStatus
 from tracker.services import alerts as alert_service
-from tracker.web import bp
+from tracker.services import due, plans
+from tracker.web import bp, schedule
 from tracker.web.charts import patient_charts
 from tracker.web.clinic_list import ALERT_KINDS
 from tracker.web.guards import clinic_page
@@ -58,6 +60,12 @@ def clinic_patient(patient_id: int) -> str:
     ).all()
     if alerts:
         audit.record("read", "alert", patient_id=patient.id)
+    items = due.for_patient(patient.id)
+    if items:
+        audit.record("read", "due", patient_id=patient.id)
+    plan_names = {
+        plan.id: plan.name for plan in plans.load(s.plan_id for s in series if s.plan_id).values()
+    }
     by_instrument: dict[str, list[Response]] = defaultdict(list)
     for row in responses:
         by_instrument[row.instrument].append(row)
@@ -71,4 +79,7 @@ def clinic_patient(patient_id: int) -> str:
         recent=None if show_all else RECENT,
         alerts=alerts,
         kinds=ALERT_KINDS,
+        schedules=schedule.by_series(items),
+        tallies={s.id: schedule.tally(i for i in items if i.series_id == s.id) for s in series},
+        plan_names=plan_names,
     )

@@ -1,10 +1,11 @@
-"""Treatment series pages: start a series, end (or reopen) it, log its sessions.
+"""Treatment series pages: start a series, end (or reopen) it, log its sessions, give it a plan.
 
 Every write goes through :mod:`tracker.services.series`, so the rules (an end
-not before the start, every session inside its series) and the locking are
-the API's: the end form carries the version the page showed, and a series
-changed meanwhile is not overwritten. A refused form stores nothing and shows
-each message next to its field.
+not before the start, every session inside its series, a plan that exists
+and is not retired) and the locking are the API's: the end and plan forms
+carry the version the page showed, and a series changed meanwhile is not
+overwritten. A refused form stores nothing and shows each message next to its
+field.
 """
 
 from __future__ import annotations
@@ -15,14 +16,22 @@ from werkzeug.wrappers import Response as HttpResponse
 
 from tracker.auth import access, audit
 from tracker.extensions import db
-from tracker.models import Patient, TreatmentSeries
+from tracker.models import MeasurementPlan, Patient, TreatmentSeries
 from tracker.models.series import SERIES_KINDS
 from tracker.models.types import utcnow
+from tracker.services import plans
 from tracker.services import series as service
 from tracker.services.errors import Invalid, Stale
 from tracker.web import bp
 from tracker.web.clinic_patient import PATIENT_ID
-from tracker.web.forms import FormErrors, choice, local_datetime, positive_number, text
+from tracker.web.forms import (
+    FormErrors,
+    choice,
+    local_datetime,
+    optional_id,
+    positive_number,
+    text,
+)
 from tracker.web.guards import clinic_page
 from tracker.web.render import input_value, render_audited
 
@@ -35,6 +44,15 @@ def _place(invalid: Invalid, errors: FormErrors, fields: dict[str, str] | None =
         errors.add((fields or {}).get(path, path), " ".join(messages))
 
 
+def plan_choices(kept: int | None = None) -> list[MeasurementPlan]:
+    """The plans a series may take (not retired), and the plan it has, even if since retired."""
+    current = list(db.session.scalars(plans.listing().order_by(*plans.LIST_ORDER.clauses())))
+    if kept is not None and all(plan.id != kept for plan in current):
+        plan = db.session.get(MeasurementPlan, kept)
+        current += [plan] if plan is not None else []
+    return current
+
+
 def _new_form(
     patient: Patient, values: dict, errors: FormErrors, code: int = 200
 ) -> tuple[str, int]:
@@ -45,6 +63,7 @@ def _new_form(
             values=values,
             errors=errors,
             kinds=SERIES_KINDS,
+            plans=plan_choices(),
         ),
         code,
     )
@@ -70,6 +89,7 @@ def series_create(patient_id: int) -> HttpResponse | tuple[str, int]:
     started = local_datetime(form, "started_at", errors, required=True)
     ended = local_datetime(form, "ended_at", errors, required=False)
     notes = text(form, "notes", errors, required=False, max_length=4000)
+    plan_id = optional_id(form, "plan_id", errors)
     _place(Invalid(service.bounds_errors(started, ended)), errors)
     if errors:
         return _new_form(patient, form.to_dict(), errors, 422)
@@ -82,6 +102,7 @@ def series_create(patient_id: int) -> HttpResponse | tuple[str, int]:
             started_at=started,
             ended_at=ended,
             notes=notes,
+            plan_id=plan_id,
         )
     except Invalid as invalid:
         _place(invalid, errors)
@@ -101,6 +122,7 @@ def _series_page(
             values=values,
             errors=errors,
             version=service.etag(series),
+            plans=plan_choices(series.plan_id),
         ),
         code,
     )
@@ -159,4 +181,29 @@ def session_create(series_id: int) -> HttpResponse | tuple[str, int]:
         _place(invalid, errors)
         return _series_page(series, form.to_dict(), errors, 422)
     flash("Session logged.")
+    return redirect(url_for("web.series_page", series_id=series.id), code=303)
+
+
+@bp.post(f"/clinic/series/{SERIES_ID}/plan")
+@clinic_page
+def series_plan(series_id: int) -> HttpResponse | tuple[str, int]:
+    """Give the series a measurement plan, change it, or take it away (PATCH {plan_id})."""
+    series = access.record_for(TreatmentSeries, series_id, "series", access.CARERS)
+    errors = FormErrors()
+    plan_id = optional_id(request.form, "plan_id", errors)
+    if errors:
+        return _series_page(series, request.form.to_dict(), errors, 422)
+    try:
+        service.change(series, {"plan_id": plan_id}, if_match=request.form.get("version") or None)
+    except Invalid as invalid:
+        _place(invalid, errors)
+        return _series_page(series, request.form.to_dict(), errors, 422)
+    except Stale:
+        db.session.refresh(series)
+        errors.add(
+            "plan_id",
+            "Someone changed this series since you opened the page; check it and try again.",
+        )
+        return _series_page(series, {}, errors, 409)
+    flash("Measurement plan saved." if plan_id else "Measurement plan removed.")
     return redirect(url_for("web.series_page", series_id=series.id), code=303)

@@ -56,6 +56,17 @@ def choice(form: MultiDict, field: str, allowed: tuple[str, ...], errors: FormEr
     return value
 
 
+def optional_id(form: MultiDict, field: str, errors: FormErrors) -> int | None:
+    """A <select> of records by id with an empty "none" option: None for the empty choice."""
+    raw = (form.get(field) or "").strip()
+    if not raw:
+        return None
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 12:
+        errors.add(field, "Choose one of the listed options.")
+        return None
+    return int(raw)
+
+
 def local_datetime(
     form: MultiDict, field: str, errors: FormErrors, *, required: bool
 ) -> datetime | None:

@@ -16,8 +16,9 @@ from tracker import instruments
 from tracker.auth import access, audit
 from tracker.models import Response
 from tracker.models.types import utcnow
+from tracker.services import due
 from tracker.services import responses as service
-from tracker.web import bp
+from tracker.web import bp, schedule
 from tracker.web.charts import patient_charts
 from tracker.web.forms import FORM_KEY, FormErrors, answers, service_errors
 from tracker.web.guards import patient_page
@@ -36,7 +37,16 @@ def requested_instruments() -> tuple[instruments.Instrument, ...]:
 @bp.get("/me")
 @patient_page
 def patient_home() -> str:
-    return render_template("web/patient/home.html", instruments=requested_instruments())
+    """What is due now (with the day it closes) first, then what comes next, then every form."""
+    items = due.for_patient(current_user.patient_id, statuses=("due", "upcoming"))
+    if items:  # what GET /patients/{id}/due would have audited
+        audit.record("read", "due", patient_id=current_user.patient_id)
+    return render_audited(
+        "web/patient/home.html",
+        instruments=requested_instruments(),
+        due_now=schedule.due_now(items),
+        upcoming=schedule.upcoming(items),
+    )
 
 
 def _form(code: str, values: dict, errors: FormErrors, status: int = 200) -> tuple[str, int]:
