@@ -68,6 +68,7 @@ def _register_api(app: Flask) -> None:
         auth,
         due,
         instruments,
+        notifications,
         oauth,
         outcomes,
         patients,
@@ -111,6 +112,7 @@ def _register_api(app: Flask) -> None:
         alerts,
         outcomes,
         audit_events,
+        notifications,
     ):
         openapi.register_blueprint(module.blp)
     init_guards(app)

@@ -186,3 +186,34 @@ def check_command() -> None:
         click.echo(f"hint: {report.hint}")
     if not report.ok:
         raise SystemExit(1)
+
+
+@cli.command("worker")
+@click.option("--threads", type=click.IntRange(1, 32), default=4, show_default=True)
+def worker_command(threads: int) -> None:
+    """Deliver reminders and alert notifications: the task consumer plus a ticker.
+
+    Every REMINDER_INTERVAL_SECONDS it writes due reminders and escalations to the
+    outbox and delivers what is waiting. SIGTERM stops it gracefully.
+    """
+    import logging
+
+    from flask import current_app
+
+    from tracker.config import ConfigError
+    from tracker.tasks import check_can_start, run_worker
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    try:
+        check_can_start(app)
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    smtp = app.config["SMTP_URL"]
+    where = "the worker's log (SMTP_URL=console)" if smtp == "console" else "the SMTP server"
+    click.echo(
+        f"tracker worker: emails go to {where}; ticking every "
+        f"{app.config['REMINDER_INTERVAL_SECONDS']} s",
+        err=True,
+    )
+    run_worker(app, threads)

@@ -99,8 +99,54 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         config["RATELIMIT_ENABLED"] = False
     # Shown to a patient at once when an answer raises a crisis flag (pages and API).
     config["CRISIS_TEXT"] = os.environ.get("CRISIS_TEXT") or DEFAULT_CRISIS_TEXT
+    config.update(_notification_settings(env))
     config.update(overrides)
+    _check_notification_settings(config)
     return config
+
+
+def _int_setting(name: str, default: int, minimum: int = 1) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+def _notification_settings(env: str) -> dict:
+    """Reminders, alert notifications and the worker (docs/api.md, "Reminders, alert
+    notifications and the outbox"). Outside production mail goes to the worker's log."""
+    return {
+        "CLINIC_NAME": os.environ.get("CLINIC_NAME") or "Your clinic",
+        # smtp://, smtp+starttls://, smtps:// or "console"; production has no default.
+        "SMTP_URL": os.environ.get("SMTP_URL") or (None if env == "production" else "console"),
+        "MAIL_FROM": os.environ.get("MAIL_FROM") or "tracker@localhost",
+        "NOTIFY_WEBHOOK_URL": os.environ.get("NOTIFY_WEBHOOK_URL") or None,
+        "NOTIFY_WEBHOOK_SECRET": os.environ.get("NOTIFY_WEBHOOK_SECRET") or None,
+        "REMINDER_INTERVAL_SECONDS": _int_setting("REMINDER_INTERVAL_SECONDS", 60),
+        "ALERT_ESCALATE_MINUTES": _int_setting("ALERT_ESCALATE_MINUTES", 240),
+        "REDIS_URL": os.environ.get("REDIS_URL") or None,
+        # How long a worker's claim on a message lasts: a killed worker's message is
+        # claimable again after this.
+        "NOTIFY_LEASE_SECONDS": _int_setting("NOTIFY_LEASE_SECONDS", 300),
+        # The first retry after a temporary failure; each next one waits twice as long.
+        "NOTIFY_RETRY_SECONDS": _int_setting("NOTIFY_RETRY_SECONDS", 60),
+    }
+
+
+def _check_notification_settings(config: dict) -> None:
+    """Links in messages carry tokens: in production they must not travel over plain http;
+    and a webhook receiver can only trust what is signed."""
+    base = config.get("PUBLIC_BASE_URL")
+    if config["TRACKER_ENV"] == "production" and base and not base.startswith("https://"):
+        raise ConfigError(f"PUBLIC_BASE_URL must start with https:// in production, not {base!r}")
+    if config.get("NOTIFY_WEBHOOK_URL") and not config.get("NOTIFY_WEBHOOK_SECRET"):
+        raise ConfigError("NOTIFY_WEBHOOK_SECRET must be set when NOTIFY_WEBHOOK_URL is")
 
 
 def engine_options(url: str) -> dict:

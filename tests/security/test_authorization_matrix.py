@@ -129,6 +129,7 @@ POLICIES: dict[tuple[str, str], Policy] = {
     ("GET", "/api/v1/alerts"): STAFF,
     ("GET", "/api/v1/outcomes/<instrument>"): STAFF,
     ("GET", "/api/v1/audit-events"): ADMIN_ONLY,
+    ("GET", "/api/v1/notifications"): ADMIN_ONLY,
     ("GET", "/api/v1/patients/<patient_id>"): PATIENT_READERS,
     ("PATCH", "/api/v1/patients/<patient_id>"): PATIENT_CARERS,
     ("POST", "/api/v1/patients/<patient_id>/care-team"): PATIENT_CARERS,

@@ -26,6 +26,7 @@ from tracker.instruments import Instrument, InvalidAnswers
 from tracker.models import Alert, Response, TreatmentSeries, User
 from tracker.models.response import ResponseStatus
 from tracker.models.types import utcnow
+from tracker.services import notifications
 from tracker.services.errors import Conflict, Invalid
 
 # The refusals of this use case, under the names its callers know.
@@ -240,9 +241,10 @@ def _raise_alerts(
     for kind, priority in opened:
         if already is not None and kind in already and not _more_urgent(priority, already[kind]):
             continue
-        db.session.add(
-            Alert(patient_id=row.patient_id, response_id=row.id, kind=kind, priority=priority)
-        )
+        alert = Alert(patient_id=row.patient_id, response_id=row.id, kind=kind, priority=priority)
+        db.session.add(alert)
+        db.session.flush()
+        notifications.alert_opened(alert)  # the care team's emails commit with the alert
 
 
 def _more_urgent(priority: str, than: str) -> bool:
