@@ -125,6 +125,9 @@ def _register_api(app: Flask) -> None:
     from tracker.web import web_blueprint
 
     app.register_blueprint(web_blueprint)
+    from tracker.health import bp as health_blueprint
+
+    app.register_blueprint(health_blueprint)
 
 
 def _serve_swagger_assets(app: Flask) -> None:
