@@ -145,6 +145,14 @@ POLICIES: dict[tuple[str, str], Policy] = {
     ("GET", "/api/v1/series/<series_id>"): PATIENT_READERS,
     ("PATCH", "/api/v1/series/<series_id>"): PATIENT_CARERS,
     ("POST", "/api/v1/series/<series_id>/sessions"): PATIENT_CARERS,
+    ("GET", "/api/v1/patients/<patient_id>/due"): PATIENT_READERS,
+    ("GET", "/api/v1/due"): STAFF,
+    ("GET", "/api/v1/measurement-plans"): STAFF,
+    ("GET", "/api/v1/measurement-plans/<plan_id>"): STAFF,
+    ("POST", "/api/v1/measurement-plans"): ADMIN_ONLY,
+    ("POST", "/api/v1/measurement-plans/<plan_id>/retire"): ADMIN_ONLY,
+    ("GET", "/healthz"): PUBLIC,
+    ("GET", "/readyz"): PUBLIC,
     ("POST", "/api/v1/alerts/<alert_id>/acknowledge"): ALERT_CARERS,
     ("GET", "/fhir/Patient"): FHIR_PATIENT_READ,
     ("POST", "/fhir/Patient/_search"): FHIR_PATIENT_READ,
@@ -173,6 +181,15 @@ def normalise(rule: str) -> str:
     return re.sub(r"<(?:any\([^)]*\)|instrument):instrument>", "<instrument>", rule)
 
 
+PLAN = {
+    "name": "Matrix plan",
+    "instruments": ["phq9"],
+    "entries": [
+        {"label": "Baseline", "anchor": "series_start", "offset_days": -7, "window_days": 7}
+    ],
+}
+
+
 @dataclass
 class Fixture:
     ids: dict[str, str]
@@ -191,6 +208,7 @@ def build(app: Flask, world, rsa_key, ec_key) -> tuple[Fixture, dict]:
         json={"label": "Induction", "started_at": "2026-01-01T00:00:00Z"},
     ).json
     alert = world.as_admin().get("/api/v1/alerts").json["items"][0]
+    plan = world.as_admin().post("/api/v1/measurement-plans", json=PLAN).json
     scoped = make_ehr(app, rsa_key, ec_key)
     wrong = make_ehr(app, rsa_key, ec_key, scopes=["system/Patient.rs"])
     scoped_token = token_for(app, scoped)
@@ -237,11 +255,13 @@ def build(app: Flask, world, rsa_key, ec_key) -> tuple[Fixture, dict]:
         "response_id": response["id"],
         "series_id": series["id"],
         "alert_id": alert["id"],
+        "plan_id": plan["id"],
         "instrument": "phq9",
         "code": "phq9",
         "job_id": "00000000-0000-4000-8000-000000000001",
         "name": "Patient.ndjson",
         "filename": "swagger-ui.css",  # (for /assets a missing file is a plain 404)
+        "token": "unknown-questionnaire-link-token-0000000000",
     }
     bodies = {
         ("POST", "/api/v1/auth/login"): {"email": "nobody@example.test", "password": "x" * 12},
@@ -266,6 +286,7 @@ def build(app: Flask, world, rsa_key, ec_key) -> tuple[Fixture, dict]:
             "administered_at": "2026-01-02T00:00:00Z"
         },
         ("POST", "/api/v1/alerts/<alert_id>/acknowledge"): {},
+        ("POST", "/api/v1/measurement-plans"): PLAN,
         ("POST", "/fhir/QuestionnaireResponse"): phq9_resource(world.patient_1, [0] * 9),
     }
     return Fixture(ids, bodies), callers
