@@ -44,6 +44,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.url_map.converters["instrument"] = InstrumentConverter
 
     from tracker import (
+        logs,
         models,  # noqa: F401  (registers the tables)
         security,
     )
@@ -51,6 +52,7 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     session.init_app(app)
     security.init_app(app)
+    logs.init_app(app)  # no questionnaire-link token in any log line
     _register_api(app)
     _register_errors(app)
 
@@ -68,6 +70,7 @@ def _register_api(app: Flask) -> None:
         auth,
         due,
         instruments,
+        links,
         notifications,
         oauth,
         outcomes,
@@ -112,6 +115,7 @@ def _register_api(app: Flask) -> None:
         alerts,
         outcomes,
         audit_events,
+        links,
         notifications,
     ):
         openapi.register_blueprint(module.blp)

@@ -78,6 +78,8 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         "LOGIN_LOCKOUT_SECONDS": int(os.environ.get("LOGIN_LOCKOUT_SECONDS", "900")),
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "20/minute"),
         "TOKEN_RATE_LIMIT": os.environ.get("TOKEN_RATE_LIMIT", "60/minute"),
+        # Questionnaire links (/q/<token> and /api/v1/links/…), per address, pages and API together.
+        "LINK_RATE_LIMIT": os.environ.get("LINK_RATE_LIMIT", "30/minute"),
         # memory:// counts per worker process; use redis://… to share counts between workers.
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_HEADERS_ENABLED": True,

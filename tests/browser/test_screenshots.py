@@ -19,6 +19,7 @@ from tracker.demo import CLINICIANS, DEMO_PASSWORD, load_demo
 from tracker.extensions import db
 
 AVERY = "avery@demo.tracker.test"
+GRAY = "gray@demo.tracker.test"  # an induction starts in 3 days: the baseline is due now
 AVERY_ANSWERS = [2, 1, 2, 1, 1, 1, 0, 0, 1]  # item 9 = 1
 
 
@@ -76,13 +77,27 @@ def test_main_pages(demo_server, browser, console, screenshots, device):  # type
     expect(patient.locator(".instrument svg:visible")).to_have_count(2)  # PHQ-9 and GAD-7
     shot(patient, "patient-history")
 
+    gray = browser.new_context(viewport=viewport).new_page()
+    console.watch(gray)
+    log_in(gray, base, GRAY, DEMO_PASSWORD)
+    expect(gray.locator(".due-list h3")).to_have_text(["PHQ-9", "GAD-7"])
+    shot(gray, "patient-due")
+
     clinic = browser.new_context(viewport=viewport).new_page()
     console.watch(clinic)
     log_in(clinic, base, CLINICIANS[0], DEMO_PASSWORD)
     expect(clinic.get_by_role("row", name=re.compile("Avery Synthetic"))).to_contain_text(
         "open alert"
     )
+    expect(clinic.get_by_role("row", name=re.compile("Gray Synthetic"))).to_contain_text("2 due")
     shot(clinic, "clinic-patients")
+    clinic.get_by_label("Sort by").select_option(label="Needs attention")
+    clinic.get_by_role("button", name="Show").click()
+    expect(clinic.get_by_label("Sort by")).to_have_value("attention")
+    shot(clinic, "clinic-patients-attention")
+    clinic.get_by_role("navigation", name="Main").get_by_role("link", name="Due").click()
+    expect(clinic.locator("table.worklist tbody tr").first).to_be_visible()
+    shot(clinic, "clinic-due")
     clinic.get_by_role("navigation", name="Main").get_by_role("link", name="Alerts").click()
     expect(clinic.locator("li.alert-card").first).to_contain_text("Avery Synthetic")
     shot(clinic, "clinic-alerts")
@@ -90,6 +105,9 @@ def test_main_pages(demo_server, browser, console, screenshots, device):  # type
     clinic.get_by_role("link", name="Avery Synthetic").click()
     expect(clinic.locator("#instrument-phq9 table.outcomes tbody tr")).to_have_count(3)
     shot(clinic, "clinic-patient")
+    schedule = clinic.locator("#schedule")
+    expect(schedule.locator("table.schedule").first).to_be_visible()
+    schedule.screenshot(path=str(screenshots / f"clinic-schedule-{device}.png"))
     clinic.locator("#instrument-phq9 table.outcomes").get_by_role("link").first.click()
     expect(clinic.get_by_role("heading", name="Sessions")).to_be_visible()
     shot(clinic, "clinic-series")

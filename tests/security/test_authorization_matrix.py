@@ -89,6 +89,8 @@ CLINIC_PATIENT_PAGE = policy(
     404, **WEB_OUTSIDERS, patient_self=403, patient_other=403, clinician_team=OK, admin=OK
 )
 ANY_USER_PAGE = policy(OK, **WEB_OUTSIDERS)
+# A questionnaire link's token is its only credential: an unknown one is 404 for everyone.
+LINK_TOKEN = policy(404)
 
 POLICIES: dict[tuple[str, str], Policy] = {
     ("GET", "/"): PUBLIC,  # redirects each caller to their start page
@@ -118,6 +120,10 @@ POLICIES: dict[tuple[str, str], Policy] = {
     ("GET", "/api/v1/docs/static/<path:filename>"): PUBLIC,
     ("POST", "/api/v1/auth/login"): SELF_AUTHENTICATING,
     ("POST", "/api/v1/oauth/token"): SELF_AUTHENTICATING,
+    ("GET", "/q/<token>"): LINK_TOKEN,
+    ("POST", "/q/<token>"): LINK_TOKEN,
+    ("GET", "/api/v1/links/<token>"): LINK_TOKEN,
+    ("POST", "/api/v1/links/<token>/responses"): LINK_TOKEN,
     ("GET", "/fhir/metadata"): PUBLIC,
     ("GET", "/fhir/.well-known/smart-configuration"): PUBLIC,
     ("POST", "/api/v1/auth/logout"): ANY_USER,

@@ -41,6 +41,7 @@ INDUCTION_ENTRIES = [
         "repeat_every_days": 7,
     },
 ]
+PHQ9_HIGH = [0, 0, 0, 0, 0, 0, 0, 0, 2]  # item 9 = 2: a high-priority alert
 CHECK_IN = [{"label": "Check-in", "anchor": "series_start", "offset_days": 0, "window_days": 3}]
 
 
@@ -94,3 +95,19 @@ def worked_example(patient_id: int, now: datetime | None = None) -> Example:
     baseline = answer(patient_id, "phq9", now - 12 * DAY)
     weekly = answer(patient_id, "phq9", now - 9 * DAY)
     return Example(plan_id, series_id, started, baseline, weekly)
+
+
+def arrange_attention(world) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """Due only, missed only, a high alert only; added in the reverse of the expected order."""
+    now = utcnow()
+    with world.app.app_context():
+        plan = make_plan("Check-in", CHECK_IN, ["phq9"])
+        ids = {
+            "Alpha Due": add_patient("Alpha Due", world.clinician_a_id),
+            "Bravo Missed": add_patient("Bravo Missed", world.clinician_a_id),
+            "Charlie Alert": add_patient("Charlie Alert", world.clinician_a_id),
+        }
+        start_series(ids["Alpha Due"], plan, now - DAY, "Check-in")
+        start_series(ids["Bravo Missed"], plan, now - 10 * DAY, "Check-in")
+        answer(ids["Charlie Alert"], "phq9", now - 30 * DAY, PHQ9_HIGH)
+    return ids

@@ -14,7 +14,16 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.web import due_example
-from tests.web.due_example import CHECK_IN, DAY, add_patient, answer, make_plan, start_series
+from tests.web.due_example import (
+    CHECK_IN,
+    DAY,
+    PHQ9_HIGH,
+    add_patient,
+    answer,
+    arrange_attention,
+    make_plan,
+    start_series,
+)
 from tests.web.helpers import (
     QueryCounter,
     as_admin,
@@ -31,7 +40,6 @@ from tracker.web import clinic_due, clinic_list
 from tracker.web.render import format_when
 
 ROW_NAME = re.compile(r'<th scope="row" class="row-title">\s*<a[^>]*>([^<]+)</a>')
-PHQ9_HIGH = [0, 0, 0, 0, 0, 0, 0, 0, 2]  # item 9 = 2: a high-priority alert
 
 
 def plain(html: str) -> str:
@@ -176,22 +184,6 @@ def test_patient_list_pages_keep_the_search_and_the_sort(world, monkeypatch, sor
     assert seen == [f"Paged {letter}" for letter in "ABCDE"]  # no counts: by name, no repeats
     beyond = text_of(clinician.get("/clinic", query_string={"page": 9}))
     assert "No more patients." in beyond
-
-
-def arrange_attention(world) -> dict[str, int]:  # type: ignore[no-untyped-def]
-    """Due only, missed only, a high alert only; added in the reverse of the expected order."""
-    now = utcnow()
-    with world.app.app_context():
-        plan = make_plan("Check-in", CHECK_IN, ["phq9"])
-        ids = {
-            "Alpha Due": add_patient("Alpha Due", world.clinician_a_id),
-            "Bravo Missed": add_patient("Bravo Missed", world.clinician_a_id),
-            "Charlie Alert": add_patient("Charlie Alert", world.clinician_a_id),
-        }
-        start_series(ids["Alpha Due"], plan, now - DAY, "Check-in")
-        start_series(ids["Bravo Missed"], plan, now - 10 * DAY, "Check-in")
-        answer(ids["Charlie Alert"], "phq9", now - 30 * DAY, PHQ9_HIGH)
-    return ids
 
 
 def test_needs_attention_puts_high_alerts_then_missed_then_due_first(world):

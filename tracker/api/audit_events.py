@@ -46,7 +46,7 @@ class AuditEventArgs(PageArgs):
     patient_id = Id()
     actor_id = ma.fields.String(validate=ma.validate.Length(min=1, max=64))
     actor_type = ma.fields.String(
-        validate=ma.validate.OneOf(("user", "client", "anonymous", "system"))
+        validate=ma.validate.OneOf(("user", "client", "link", "anonymous", "system"))
     )
     action = ma.fields.String(validate=ma.validate.Length(min=1, max=32))
     resource_type = ma.fields.String(validate=ma.validate.Length(min=1, max=40))

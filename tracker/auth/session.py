@@ -22,7 +22,10 @@ CSRF_HEADER = "X-CSRF-Token"
 CSRF_REFUSED = "csrf"  # the reason on a CSRF 403, so pages can tell it from a role refusal
 LOGIN_KEY = "login_id"  # this login's LoginSession id, inside the signed cookie
 # Unsafe requests that may come without a session (and so without a CSRF token).
-CSRF_EXEMPT_ENDPOINTS = frozenset({"auth.Login", "oauth.token"})
+# A questionnaire link's token is in its URL, which a cross-site forger cannot know.
+CSRF_EXEMPT_ENDPOINTS = frozenset(
+    {"auth.Login", "oauth.token", "links.LinkResponses", "web.link_submit"}
+)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 

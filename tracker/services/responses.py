@@ -267,15 +267,19 @@ def _chain_alerts(chain_id: int) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Enterer:
-    """Who stores a response: a logged-in user or an EHR integration."""
+    """Who stores a response: a logged-in user, an EHR integration or a questionnaire link."""
 
     source: str  # patient | clinician | import
     key: str  # scope of Idempotency-Key values
     user_id: int | None = None
     client_id: int | None = None
+    # The audit trail's actor when it is not the request's login (a questionnaire link).
+    audit_actor: tuple[str, str] | None = None
 
 
 def enterer_of(actor: object) -> Enterer:
+    if isinstance(actor, Enterer):
+        return actor  # a caller with no login says who it is (tracker.services.links)
     if getattr(actor, "is_client", False):
         client = actor.client  # type: ignore[attr-defined]
         return Enterer("import", f"client:{client.client_id}", client_id=client.id)
@@ -325,7 +329,9 @@ def submit(
     fingerprint = submission.fingerprint()
     previous = _earlier_submission(enterer, idempotency_key, source_identifier, fingerprint)
     if previous is not None:
-        audit.record("read", "response", previous.id, previous.patient_id)
+        audit.record(
+            "read", "response", previous.id, previous.patient_id, actor=enterer.audit_actor
+        )
         db.session.commit()
         return previous, False
     row = _scored_row(submission, instrument, enterer)
@@ -342,12 +348,14 @@ def submit(
         previous = _earlier_submission(enterer, idempotency_key, source_identifier, fingerprint)
         if previous is None:
             raise
-        audit.record("read", "response", previous.id, previous.patient_id)
+        audit.record(
+            "read", "response", previous.id, previous.patient_id, actor=enterer.audit_actor
+        )
         db.session.commit()
         return previous, False
     row.chain_id = row.id  # the first version of its own chain
     _raise_alerts(row, instrument)
-    audit.record("create", "response", row.id, row.patient_id)
+    audit.record("create", "response", row.id, row.patient_id, actor=enterer.audit_actor)
     db.session.commit()
     return row, True
 
