@@ -64,6 +64,7 @@ UNDOCUMENTABLE = [
     (r"completed_at", "in the future"),  # depends on the clock
     (r"series_id", "No treatment series"),  # depends on stored rows
     (r"clinician_id", "No active clinician"),  # depends on stored rows
+    (r"plan_id", "measurement plan"),  # depends on stored rows (unknown or retired plan)
     (r".+", "between the years 1900 and 2199"),  # date-time has no range in JSON Schema
     (r".+", "Out of range"),  # the same, for instants that overflow in UTC
     (r".+", "Must not contain NUL characters"),  # PostgreSQL text cannot hold NUL

@@ -22,8 +22,15 @@ blp = ApiBlueprint(
 )
 
 
+_ONE = "(" + "|".join(STATUSES) + ")"
+
+
 class StatusList(ma.fields.String):
     """A comma-separated subset of the due statuses: ``due,missed``."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        metadata = {"pattern": f"^{_ONE}(,{_ONE})*$", **kwargs.pop("metadata", {})}
+        super().__init__(metadata=metadata, **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> set[str]:
         text = super()._deserialize(value, attr, data, **kwargs)
@@ -63,8 +70,11 @@ class PatientDueArgs(StrictSchema):
 
 class WorklistArgs(PageArgs):
     status = StatusList(
-        load_default=service.WORKLIST_DEFAULT,
-        metadata={"description": f"Comma-separated: {','.join(STATUSES)} (default due,missed)"},
+        load_default=None,
+        metadata={
+            "description": f"Comma-separated: {','.join(STATUSES)}",
+            "default": ",".join(service.WORKLIST_DEFAULT),
+        },
     )
     patient_id = Id()
     since = Instant(metadata={"description": "Items opening at or after this instant"})
@@ -94,7 +104,7 @@ def worklist(args: dict) -> dict:
     access.require_role("clinician", "admin")
     page = service.worklist(
         current_user,
-        statuses=args["status"],
+        statuses=args["status"] or service.WORKLIST_DEFAULT,
         patient_id=args.get("patient_id"),
         since=args.get("since"),
         until=args.get("until"),

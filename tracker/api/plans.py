@@ -122,7 +122,7 @@ def list_plans(args: dict) -> dict:
 
 @blp.route("/<id:plan_id>", methods=["GET"])
 @login_required
-@documented_problems(blp, *READ_PROBLEMS)
+@documented_problems(blp, *READ_PROBLEMS, notes={403: "Patients do not read plans"})
 @blp.response(200, PlanSchema)
 def get_plan(plan_id: int) -> MeasurementPlan:
     """One plan, retired or not (series that use a retired plan keep it)."""
