@@ -164,18 +164,21 @@ class DatabaseStorage(BaseStorage):
             insert(value)
             .values(queue=self.name, key=_key(key), value=data)
             .on_conflict_do_nothing(index_elements=["queue", "key"])
+            .returning(value.c.key)
         )
         with self.engine.begin() as conn:
-            return conn.execute(statement).rowcount == 1
+            return conn.execute(statement).first() is not None
 
     def incr(self, key: str | bytes, amount: int = 1) -> int:
         """Atomic: the row is locked by the upsert, so concurrent increments serialise."""
         name = COUNTER + _key(key)
         packed = struct.pack(">q", amount)
         statement = insert(value).values(queue=self.name, key=name, value=packed)
-        statement = statement.on_conflict_do_nothing(index_elements=["queue", "key"])
+        statement = statement.on_conflict_do_nothing(index_elements=["queue", "key"]).returning(
+            value.c.key
+        )
         with self.engine.begin() as conn:
-            if conn.execute(statement).rowcount == 1:
+            if conn.execute(statement).first() is not None:
                 return amount
             current = conn.scalar(
                 select(value.c.value)

@@ -462,8 +462,10 @@ def _failed(row: _Row, failure: DeliveryFailed) -> Outcome:
 
 
 def _finish(row: _Row, status: Status, error: str | None, outcome: str) -> None:
-    values: dict = {"status": status.value, "lease_until": None, "last_error": error}
-    if status == Status.SENT:
+    values: dict = {"status": status.value, "lease_until": None}
+    if error is not None:
+        values["last_error"] = error
+    if status == Status.SENT:  # last_error stays: why it took more than one attempt
         values["sent_at"] = utcnow()
     db.session.execute(
         update(Notification)
