@@ -24,11 +24,15 @@ setup: $(RUN_STAMP)
 
 setup-dev: $(DEV_STAMP)
 
+# The web server and the worker (reminders, alert emails) together, from the Procfile.
 run: setup
 	$(BIN)/flask --app wsgi db upgrade
 	$(BIN)/flask --app wsgi tracker demo
 	@echo "Serving on http://$(HOST):$(PORT)  (API docs: http://$(HOST):$(PORT)/api/v1/docs)"
-	$(BIN)/flask --app wsgi run --host $(HOST) --port $(PORT)
+	@if [ -z "$$SMTP_URL" ] || [ "$$SMTP_URL" = console ]; then \
+		echo "SMTP_URL=console: reminder emails are printed in the worker's log"; fi
+	HOST=$(HOST) PUBLIC_BASE_URL="$${PUBLIC_BASE_URL:-http://$(HOST):$(PORT)}" \
+		$(BIN)/honcho start --port $(PORT) web worker
 
 test: setup-dev
 	$(BIN)/python -m pytest

@@ -208,6 +208,10 @@ def worker_command(threads: int) -> None:
         check_can_start(app)
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
+    from flask.logging import default_handler
+
+    # One handler for every logger (Huey's, ours); the app's own would print ours twice.
+    app.logger.removeHandler(default_handler)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     smtp = app.config["SMTP_URL"]
     where = "the worker's log (SMTP_URL=console)" if smtp == "console" else "the SMTP server"

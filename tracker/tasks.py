@@ -35,7 +35,7 @@ from datetime import datetime
 from pathlib import Path
 
 from flask import Flask, has_app_context
-from huey import Huey, RedisHuey, SqliteHuey
+from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey
 from huey.consumer import Consumer
 from sqlalchemy.engine import make_url
 
@@ -47,7 +47,7 @@ log = logging.getLogger("tracker.worker")
 CONSUMER_THREADS = 4
 
 # Immediate (in-memory, run at once) until the worker configures real storage.
-huey: Huey = Huey("tracker", results=False, immediate=True)
+huey: Huey = MemoryHuey("tracker", results=False, immediate=True)
 _app: Flask | None = None
 
 

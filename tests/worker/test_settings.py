@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import logging
-
 import pytest
 
 from tests.conftest import make_app
-from tracker.channels import Message, email_channel
+from tracker.channels import email_channel
 from tracker.channels.email import ConsoleChannel, SmtpChannel
 from tracker.config import ConfigError
 
@@ -65,12 +63,3 @@ def test_smtp_urls():
     assert isinstance(email_channel("console", "f", 5), ConsoleChannel)
     with pytest.raises(ValueError, match="SMTP_URL"):
         SmtpChannel.from_url("http://mail.example", "f", 5)
-
-
-def test_the_console_channel_prints_the_whole_message(caplog):
-    message = Message(
-        "<1@tracker>", "reminder", "p@example.test", "Subject", "Open http://x/q/t", "http://x/q/t"
-    )
-    with caplog.at_level(logging.INFO, logger="tracker.channels.console"):
-        ConsoleChannel("clinic@example.test").send(message)
-    assert "http://x/q/t" in caplog.text and "Message-ID: <1@tracker>" in caplog.text

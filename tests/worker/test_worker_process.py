@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -184,6 +185,29 @@ def test_the_webhook_gets_a_signed_copy(
                                if r.status == "sent"])[0]  # fmt: skip
     assert payload["id"] == hook.message_id and hook.attempts == 2
     assert hook.recipient == webhook_receiver.url
+
+
+def test_the_console_prints_each_message_with_its_link(
+    app, world, database_url, start_worker, planned_series
+):
+    """SMTP_URL=console (development): the whole message, link included, in the worker's log."""
+    planned_series(world.patient_1)
+    worker = start_worker(database_url, "console")
+    wait_until(lambda: "/q/" in worker.log(), timeout=60)
+    [row] = wait_until(lambda: [r for r in rows(app) if r.status == "sent"])
+    log = worker.log()
+    assert f"Message-ID: {row.message_id}" in log and "To: patient.one@example.test" in log
+    token = re.search(r"http://tracker\.test/q/([A-Za-z0-9_\-]+)", log).group(1)
+    with app.app_context():
+        assert (
+            db.session.scalar(
+                select(QuestionnaireLink.notification_id).where(
+                    QuestionnaireLink.token_hash == links.token_hash(token)
+                )
+            )
+            == row.id
+        )
+    assert worker.terminate() == 0
 
 
 def test_the_worker_refuses_the_console_in_production(tmp_path):

@@ -32,7 +32,6 @@ patients, the crisis text. Never a name, score, diagnosis or questionnaire name.
 
 from __future__ import annotations
 
-import os
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -63,6 +62,7 @@ LAST_REMINDER_BEFORE = timedelta(hours=24)
 LAST_REMINDER_MIN_WINDOW = timedelta(days=2)
 CLAIM_BATCH = 100
 SYSTEM = ("system", None)
+DEVELOPMENT_BASE_URL = "http://127.0.0.1:5000"  # `flask run`'s default address
 
 
 # --- creating rows -----------------------------------------------------------------------
@@ -495,15 +495,15 @@ def _audit(row: _Row, outcome: str, reason: str | None) -> None:
 
 
 def link_base() -> str:
-    """PUBLIC_BASE_URL; in development without it, this request's host, or where ``make run``
-    serves (HOST, PORT). The worker refuses to start in production without it."""
+    """PUBLIC_BASE_URL; in development without it, this request's host, else the development
+    server's address (``make run`` sets PUBLIC_BASE_URL). The worker refuses to start in
+    production without it."""
     configured = current_app.config.get("PUBLIC_BASE_URL")
     if configured:
         return configured.rstrip("/")
     if has_request_context():
         return request.host_url.rstrip("/")
-    host = os.environ.get("HOST", "127.0.0.1")
-    return f"http://{host}:{os.environ.get('PORT', '5000')}"
+    return DEVELOPMENT_BASE_URL
 
 
 def render(
