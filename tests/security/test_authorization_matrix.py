@@ -400,6 +400,8 @@ def test_public_routes_are_listed_explicitly():
     )
     assert public == sorted(
         [
+            "/healthz",
+            "/readyz",
             "/api/v1/openapi.json",
             "/api/v1/docs",
             "/api/v1/docs/static/<path:filename>",

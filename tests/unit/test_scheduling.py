@@ -1,7 +1,7 @@
 """Worked vignettes for tracker.scheduling: windows, repeats and completion.
 
 Each expected instant is counted by hand from the rules in docs/api.md,
-"Measurement plans and due questionnaires": opens = anchor + offset (+ repeat
+"Due questionnaires": opens = anchor + offset (+ repeat
 × step) days, closes = opens + window days, both ends in the window.
 """
 

@@ -1,6 +1,6 @@
 """Due questionnaires: a plan's entries laid over one series, matched with responses.
 
-The rules (docs/api.md, "Measurement plans and due questionnaires"): an entry
+The rules (docs/api.md, "Due questionnaires"): an entry
 opens at its anchor (the series' start or end) plus ``offset_days`` days, plus
 the repeat times ``repeat_every_days``, and closes ``window_days`` days later;
 both ends belong to the window. An entry anchored at the end exists only once
