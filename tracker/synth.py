@@ -584,7 +584,15 @@ def _advance_sequences(conn: Connection) -> None:
 
 # Column order of the tuples each table's rows are built as.
 _KEYS: dict[str, tuple[str, ...]] = {
-    "patient": ("id", "display_name", "birth_date", "created_at", "updated_at", "version"),
+    "patient": (
+        "id",
+        "display_name",
+        "birth_date",
+        "created_at",
+        "updated_at",
+        "version",
+        "reminders",
+    ),
     "patient_identifier": ("patient_id", "system", "value"),
     "care_team": ("patient_id", "user_id", "added_at"),
     "treatment_series": (
@@ -735,7 +743,9 @@ def _write_chunk(
         patient_id += 1
         clinician = clinician_ids[plan.clinician]
         enrolled = plan.enrolled_at
-        patients.append((patient_id, plan.display_name, plan.birth_date, enrolled, enrolled, 1))
+        patients.append(
+            (patient_id, plan.display_name, plan.birth_date, enrolled, enrolled, 1, "on")
+        )
         identifiers.append((patient_id, SYNTH_MRN_SYSTEM, plan.mrn))
         care_team.append((patient_id, clinician, enrolled))
         first_series = series_id + 1
