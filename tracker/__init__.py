@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask, current_app, send_from_directory
+from redis.exceptions import RedisError
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as SqlTimeoutError
 
@@ -169,5 +170,18 @@ def _register_errors(app: Flask) -> None:
         return render_error(
             http_error(
                 503, "The database is unavailable; retry shortly.", headers={"Retry-After": "5"}
+            )
+        )
+
+    # Only what must reach Redis fails with it: putting work on the queue (REDIS_URL).
+    # Rate limits fall back to per-process counters instead (config.rate_limit_storage).
+    @app.errorhandler(RedisError)
+    def redis_unavailable(error: RedisError):  # type: ignore[no-untyped-def]
+        app.logger.warning("redis unavailable: %s", type(error).__name__)
+        return render_error(
+            http_error(
+                503,
+                "The task queue is unavailable; retry shortly.",
+                headers={"Retry-After": "5"},
             )
         )

@@ -73,6 +73,15 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         # Bulk Data export files (private storage) and how long they are kept.
         "EXPORT_DIR": os.environ.get("EXPORT_DIR") or str(Path(instance_path) / "exports"),
         "EXPORT_RETENTION_SECONDS": int(os.environ.get("EXPORT_RETENTION_SECONDS", "3600")),
+        # A worker renews its claim on an export every quarter of this; a killed worker's
+        # export goes to another worker after it (tracker.services.exports).
+        "EXPORT_LEASE_SECONDS": _int_setting("EXPORT_LEASE_SECONDS", 60),
+        # Run an export inside the kick-off request instead of on a worker: the test suite's
+        # apps, or one process without a worker. Never in production: the request waits.
+        "TASKS_IMMEDIATE": os.environ.get("TASKS_IMMEDIATE") == "1",
+        # Test-only (ignored unless TRACKER_ENV=test): a pause after each exported resource,
+        # so a test can kill a worker in the middle of an export.
+        "TEST_ONLY_EXPORT_PAUSE_SECONDS": 0.0,
         # Login protection: a lockout after repeated failures, and per-address rate limits.
         "LOGIN_LOCKOUT_THRESHOLD": int(os.environ.get("LOGIN_LOCKOUT_THRESHOLD", "5")),
         "LOGIN_LOCKOUT_SECONDS": int(os.environ.get("LOGIN_LOCKOUT_SECONDS", "900")),
@@ -80,8 +89,6 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
         "TOKEN_RATE_LIMIT": os.environ.get("TOKEN_RATE_LIMIT", "60/minute"),
         # Questionnaire links (/q/<token> and /api/v1/links/…), per address, pages and API together.
         "LINK_RATE_LIMIT": os.environ.get("LINK_RATE_LIMIT", "30/minute"),
-        # memory:// counts per worker process; use redis://… to share counts between workers.
-        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_HEADERS_ENABLED": True,
         # Signed session cookies expire; logout revokes its own login (LoginSession).
         "PERMANENT_SESSION_LIFETIME": int(os.environ.get("SESSION_LIFETIME_SECONDS", "43200")),
@@ -97,14 +104,42 @@ def load(instance_path: str, overrides: dict | None = None) -> dict:
     if env == "test":
         config["PASSWORD_HASH_TIME_COST"] = 1
         config["PASSWORD_HASH_MEMORY_COST"] = 1024
-        # Tests log in hundreds of times from one address; rate-limit tests turn it on.
-        config["RATELIMIT_ENABLED"] = False
+        config["TEST_ONLY_EXPORT_PAUSE_SECONDS"] = float(
+            os.environ.get("TEST_ONLY_EXPORT_PAUSE_SECONDS") or 0
+        )
+        # Tests log in hundreds of times from one address; rate-limit tests turn it on
+        # (in-process with an override; in a served test instance with RATELIMIT_ENABLED=1).
+        config["RATELIMIT_ENABLED"] = os.environ.get("RATELIMIT_ENABLED") == "1"
     # Shown to a patient at once when an answer raises a crisis flag (pages and API).
     config["CRISIS_TEXT"] = os.environ.get("CRISIS_TEXT") or DEFAULT_CRISIS_TEXT
     config.update(_notification_settings(env))
     config.update(overrides)
+    config.update(rate_limit_storage(config, overrides))
     _check_notification_settings(config)
     return config
+
+
+def rate_limit_storage(config: dict, overrides: dict) -> dict:
+    """Where Flask-Limiter keeps its counters: RATELIMIT_STORAGE_URI when given, else the
+    Redis of REDIS_URL (shared by every instance, so a limit trips at the same count
+    whichever one is hit), else ``memory://`` (per process: right for one instance only).
+
+    If Redis stops answering, each process counts in its own memory until Redis is back
+    (checked again after 1, 2, 4 … 32 s): logins keep working and stay limited per
+    process, rather than failing or going unlimited. Connecting gives up after a second,
+    so a dead Redis never holds a request for long.
+    """
+    uri = overrides.get("RATELIMIT_STORAGE_URI") or os.environ.get("RATELIMIT_STORAGE_URI")
+    redis_url = config.get("REDIS_URL")
+    if not uri and redis_url:
+        # redis-py's unix:// is redis+unix:// to the limits library.
+        uri = "redis+" + redis_url if redis_url.startswith("unix://") else redis_url
+    uri = uri or "memory://"
+    settings: dict = {"RATELIMIT_STORAGE_URI": uri}
+    if not uri.startswith("memory://"):
+        settings["RATELIMIT_IN_MEMORY_FALLBACK_ENABLED"] = True
+        settings["RATELIMIT_STORAGE_OPTIONS"] = {"socket_connect_timeout": 1, "socket_timeout": 1}
+    return settings
 
 
 def _int_setting(name: str, default: int, minimum: int = 1) -> int:
