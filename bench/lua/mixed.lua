@@ -7,6 +7,8 @@ local bearer = os.getenv("LOAD_TOKEN")
 local patients = tonumber(os.getenv("LOAD_PATIENTS"))
 local email = os.getenv("LOAD_EMAIL")
 local password = os.getenv("LOAD_PASSWORD")
+-- Idempotency-Keys are unique per run; set a prefix when several wrk runs share a database.
+local key_prefix = os.getenv("LOAD_KEY_PREFIX") or "load"
 
 local counter = 0
 local thread_id = 0
@@ -34,7 +36,7 @@ request = function()
       counter % 4)
     return wrk.format("POST", "/api/v1/patients/" .. patient() .. "/responses", {
       ["Content-Type"] = "application/json", ["Cookie"] = cookie, ["X-CSRF-Token"] = csrf,
-      ["Idempotency-Key"] = "load-" .. thread_id .. "-" .. counter}, body)
+      ["Idempotency-Key"] = key_prefix .. "-" .. thread_id .. "-" .. counter}, body)
   elseif pick < 12 then  -- 35 %: a clinician opens a trend
     return wrk.format("GET", "/api/v1/patients/" .. patient() .. "/trends/phq9",
       {["Cookie"] = cookie})
