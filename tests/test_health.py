@@ -48,6 +48,18 @@ def test_not_ready_when_the_schema_is_behind_this_release(app):
     assert app.test_client().get("/healthz").status_code == 200
 
 
+def test_still_ready_when_the_next_release_has_migrated(app):
+    """A rolling deploy: the release step ran the next release's migration while this
+    release's instances still serve; they stay in rotation (docs/deploy.md)."""
+    (head,) = expected_heads()
+    _set_version(app, "0099_next_release")
+    try:
+        answer = app.test_client().get("/readyz")
+    finally:
+        _set_version(app, head)
+    assert answer.status_code == 200 and answer.json == {"status": "ready"}
+
+
 def test_alive_but_not_ready_without_a_database(tmp_path):
     app = make_app(f"sqlite:///{tmp_path}/missing/none.db")
     client = app.test_client()

@@ -2,7 +2,8 @@
 
 ``/healthz`` answers while the process can serve a request at all (no database).
 ``/readyz`` answers 200 only when this instance can do useful work: the database
-answers and its schema is at the migration head this code expects, and Redis
+answers and its schema is at the migration head this code expects (or at a later
+release's, which stays compatible for one release), and Redis
 answers when ``REDIS_URL`` is set. Neither says anything about patients.
 """
 
@@ -28,6 +29,12 @@ def expected_heads() -> frozenset[str]:
     return frozenset(ScriptDirectory(str(MIGRATIONS)).get_heads())
 
 
+@cache
+def known_revisions() -> frozenset[str]:
+    """Every migration this code knows; a database revision outside them is a later one."""
+    return frozenset(r.revision for r in ScriptDirectory(str(MIGRATIONS)).walk_revisions())
+
+
 def _database_problem() -> str | None:
     try:
         versions = set(db.session.scalars(text("SELECT version_num FROM alembic_version")))
@@ -36,7 +43,9 @@ def _database_problem() -> str | None:
         return "database unreachable"
     finally:
         db.session.remove()
-    if versions != expected_heads():
+    # Ahead is fine: during a rolling deploy the next release has migrated, and its
+    # migrations stay compatible with this release (docs/deploy.md). Behind is not.
+    if versions != expected_heads() and (not versions or versions & known_revisions()):
         return "database schema is not at this release's migration head"
     return None
 
