@@ -38,8 +38,15 @@ def postgres_binaries_present() -> bool:
 
 
 def make_app(url: str, **overrides: object) -> Flask:
+    """An app for in-process tests: exports run inside the kick-off request (TASKS_IMMEDIATE);
+    tests with a real worker process set it to False."""
     return create_app(
-        {"TRACKER_ENV": "test", "SECRET_KEY": "test-secret", "SQLALCHEMY_DATABASE_URI": url}
+        {
+            "TRACKER_ENV": "test",
+            "SECRET_KEY": "test-secret",
+            "SQLALCHEMY_DATABASE_URI": url,
+            "TASKS_IMMEDIATE": True,
+        }
         | overrides
     )
 

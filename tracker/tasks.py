@@ -24,23 +24,33 @@ The ticker (:class:`Ticker`) is a thread of the worker process that calls the
 tick locally every REMINDER_INTERVAL_SECONDS. It does not enqueue the tick:
 ticks then never pile up in the queue behind a slow one, and several worker
 processes ticking at once is safe (rows are deduplicated, claims are atomic).
+
+Bulk Data exports run here too (:func:`export`, tracker.services.exports): a web
+instance enqueues one task per kick-off (:func:`enqueue_export`, onto the
+queue the app's settings name, made on first use); the tick re-enqueues jobs
+whose worker died and removes expired files. With TASKS_IMMEDIATE (the test
+suite's apps; a single process without a worker) the kick-off runs the export
+at once, inside the request, as a worker would (its own context and session).
+Without it and without a worker, a job waits, "waiting for a worker", until one
+starts.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from pathlib import Path
 
-from flask import Flask, has_app_context
+from flask import Flask, current_app, has_app_context
 from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey
 from huey.consumer import Consumer
 from sqlalchemy.engine import make_url
 
 from tracker.config import ConfigError
-from tracker.services import notifications
+from tracker.services import exports, notifications
 
 log = logging.getLogger("tracker.worker")
 
@@ -49,6 +59,7 @@ CONSUMER_THREADS = 4
 # Immediate (in-memory, run at once) until the worker configures real storage.
 huey: Huey = MemoryHuey("tracker", results=False, immediate=True)
 _app: Flask | None = None
+_producer_lock = threading.Lock()
 
 
 def storage_for(app: Flask) -> Huey:
@@ -104,13 +115,62 @@ def deliver(notification_id: int, lease: datetime) -> str:
 
 @huey.task()
 def tick() -> int:
-    """Reminders, then escalations, then one delivery task per message waiting now."""
+    """Reminders, then escalations, then one delivery task per message waiting now; then the
+    exports' upkeep. Returns how many deliveries were enqueued."""
     with _context():
         notifications.add_due_rows()
         claimed = notifications.claim_due()
     for notification_id, lease in claimed:
         deliver(notification_id, lease)
+    with _context():
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        exports.remove_expired()
+        stale = exports.requeue_stale()
+    for job_id in stale:
+        enqueue_export(app, job_id)
     return len(claimed)
+
+
+@huey.task()
+def export(job_id: str) -> str:
+    """Run one Bulk Data export if it is still waiting (tracker.services.exports)."""
+    if _app is None:
+        raise RuntimeError("tracker.tasks.configure(app) was not called")
+    outcome = _run_export(_app, job_id)
+    log.info("export %s: %s", job_id, outcome)
+    return outcome
+
+
+def _run_export(app: Flask, job_id: str) -> str:
+    # tracker.fhir.export registers its run_export here: the worker never imports the FHIR layer.
+    return app.extensions["tracker.run_export"](app, job_id)
+
+
+def enqueue_export(app: Flask, job_id: str) -> None:
+    """Hand a job to the workers; with TASKS_IMMEDIATE (outside a worker) run it now instead,
+    in an empty context (no request: its own app context, session and transactions)."""
+    if app is _app and not huey.immediate:  # inside the worker: its own queue
+        huey.enqueue(export.s(job_id))
+    elif app.config["TASKS_IMMEDIATE"]:
+        contextvars.Context().run(_run_export, app, job_id)
+    else:
+        _producer(app).enqueue(huey.serialize_task(export.s(job_id)), 0)
+
+
+def _producer(app: Flask):  # type: ignore[no-untyped-def]
+    """The queue storage a web instance enqueues on, made from its settings on first use."""
+    with _producer_lock:
+        if "tracker.queue" not in app.extensions:
+            app.extensions["tracker.queue"] = storage_for(app).storage
+        return app.extensions["tracker.queue"]
+
+
+def close_producer(app: Flask) -> None:
+    """Close the web instance's queue connections (tests; a process that ends)."""
+    with _producer_lock:
+        storage = app.extensions.pop("tracker.queue", None)
+    if storage is not None:
+        storage.close()
 
 
 class Ticker(threading.Thread):

@@ -1,37 +1,41 @@
 """Bulk Data export (Flat FHIR v2): kick-off, status, NDJSON files, cancel.
 
-The export runs in a background thread of the process that accepted it and
-streams rows from a server-side cursor, so memory does not grow with the
-export. Files live under EXPORT_DIR/<job id>/ and are deleted when they
-expire. To scale out, run the same `run_export(job_id)` from a queue worker
-instead of a thread and put EXPORT_DIR on shared storage (README).
+The kick-off writes the job row and hands the job to the workers (an
+``export`` task, tracker.tasks); a worker runs :func:`run_export`, which streams
+rows from a server-side cursor, so memory does not grow with the export, and
+writes its progress to the row. The status poll, the files and cancel read the
+row, so any app instance answers them. Leases, restarts after a killed worker
+and the upkeep of old files are tracker.services.exports. Files live under
+EXPORT_DIR/<job id>/, which every instance and worker must see (shared storage
+when they run on several hosts), and are deleted when they expire.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-import threading
+import logging
+import time
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
-from pathlib import Path
 
 from flask import Flask, Response, current_app, request, send_file
 from flask_login import current_user
 from sqlalchemy import select
 
+from tracker import tasks
 from tracker.auth import audit, smart
-from tracker.database import sqlite_write_lock
 from tracker.extensions import db
 from tracker.fhir import mapping, search
 from tracker.fhir.http import FhirError, fhir_response
 from tracker.fhir.routes import HEADS, bp, canonical_base, fhir_base
 from tracker.fhir.views import patient_view, response_view
-from tracker.models import ApiClient, ExportJob, Patient
+from tracker.models import ExportJob, Patient
 from tracker.models import Response as ResponseRow
 from tracker.models.types import utcnow
+from tracker.services import exports
 from tracker.urls import public_base
+
+log = logging.getLogger("tracker.export")
 
 EXPORT_TYPES = ("Patient", "Observation", "QuestionnaireResponse")
 NDJSON_FORMATS = ("application/fhir+ndjson", "application/ndjson", "ndjson")
@@ -88,7 +92,7 @@ def _kick_off() -> Response:
     if not _may_export(types):
         audit.record_now("access_denied", resource_type="export", outcome="forbidden")
         raise FhirError(403, "The token's scopes do not allow reading every exported type.")
-    _remove_expired()
+    exports.remove_expired()
     busy = db.session.scalar(
         select(ExportJob.id).where(
             ExportJob.state.in_(("queued", "running")),
@@ -101,18 +105,25 @@ def _kick_off() -> Response:
             "An export of yours is still running; poll it or cancel it.",
             headers={"Retry-After": "10"},
         )
+    job_id, now = str(uuid.uuid4()), utcnow()
     job = ExportJob(
-        id=str(uuid.uuid4()),
+        id=job_id,
         request_url=public_base() + request.full_path.rstrip("?"),
         types=types,
         since=since,
-        transaction_time=utcnow(),  # the job's start (hapi-fhir#6841: not its end)
+        # Replaced by the run's start when a worker claims it (hapi-fhir#6841: not its end).
+        transaction_time=now,
+        lease_until=now + exports.lease(),  # the queue's time to start it (then re-enqueued)
+        progress=exports.WAITING,
         **_owner_filter(),
     )
     db.session.add(job)
     db.session.commit()
-    start_worker(current_app._get_current_object(), job.id)  # type: ignore[attr-defined]
-    location = f"{fhir_base()}/$export-status/{job.id}"
+    try:
+        tasks.enqueue_export(current_app._get_current_object(), job_id)  # type: ignore[attr-defined]
+    except Exception as error:  # noqa: BLE001 - the row is kept; the tick enqueues it again
+        log.warning("export %s not enqueued (%s): the tick retries", job_id, type(error).__name__)
+    location = f"{fhir_base()}/$export-status/{job_id}"
     return fhir_response(
         mapping.operation_outcome([("information", "informational", "Export started.")]),
         202,
@@ -178,10 +189,10 @@ def export_status(job_id: str) -> Response:
 def cancel_export(job_id: str) -> Response:
     """Cancel a running export or delete a finished one's files; later polls get 404."""
     job = _owned_job(job_id)
-    job.state = "cancelled"
+    job.state, job.lease_until = "cancelled", None  # a worker running it stops at its next beat
     job.finished_at = job.finished_at or utcnow()
     db.session.commit()
-    _delete_files(job.id)
+    exports.delete_files(job_id)
     return fhir_response(
         mapping.operation_outcome([("information", "informational", "Export cancelled.")]), 202
     )
@@ -193,7 +204,7 @@ def export_file(job_id: str, name: str) -> Response:
     job = _owned_job(job_id)
     if job.state != "completed" or name not in {item["file"] for item in job.output}:
         raise FhirError(404, "No such file.")
-    path = _job_dir(job.id) / name
+    path = exports.job_dir(job.id) / name
     if not path.is_file():
         raise FhirError(404, "The file has expired.")
     return send_file(
@@ -207,50 +218,30 @@ def export_file(job_id: str, name: str) -> Response:
 
 
 # --------------------------------------------------------------------------
-# The worker
+# The run (on a worker)
 # --------------------------------------------------------------------------
 
 
-def _job_dir(job_id: str) -> Path:
-    return Path(current_app.config["EXPORT_DIR"]) / job_id
+@bp.record_once
+def _register_runner(state) -> None:  # type: ignore[no-untyped-def]
+    """The worker's ``export`` task finds this run here (tracker.tasks does not import the
+    FHIR layer)."""
+    state.app.extensions["tracker.run_export"] = run_export
 
 
-def _delete_files(job_id: str) -> None:
-    shutil.rmtree(_job_dir(job_id), ignore_errors=True)
-
-
-def _remove_expired() -> None:
-    """Files are kept for EXPORT_RETENTION_SECONDS after the export finished."""
-    expired = db.session.scalars(
-        select(ExportJob).where(ExportJob.expires_at < utcnow(), ExportJob.state == "completed")
-    ).all()
-    for job in expired:
-        _delete_files(job.id)
-        job.state = "cancelled"
-    db.session.commit()
-
-
-def start_worker(app: Flask, job_id: str) -> threading.Thread:
-    thread = threading.Thread(
-        target=run_export, args=(app, job_id), daemon=True, name=f"export-{job_id[:8]}"
-    )
-    thread.start()
-    return thread
-
-
-def _resources(kind: str, job: ExportJob) -> Iterator[dict]:
+def _resources(kind: str, claim: exports.Claim) -> Iterator[dict]:
     """Stream one type's resources from a server-side cursor, BATCH rows at a time."""
     if kind == "Patient":
-        query = select(Patient).where(Patient.updated_at <= job.transaction_time)
-        if job.since is not None:
-            query = query.where(Patient.updated_at > job.since)
+        query = select(Patient).where(Patient.updated_at <= claim.transaction_time)
+        if claim.since is not None:
+            query = query.where(Patient.updated_at > claim.since)
         rows = db.session.scalars(query.order_by(Patient.id).execution_options(yield_per=BATCH))
         for patient in rows:
             yield mapping.patient_resource(patient_view(patient))
         return
-    query = HEADS.where(ResponseRow.updated_at <= job.transaction_time)
-    if job.since is not None:
-        query = query.where(ResponseRow.updated_at > job.since)
+    query = HEADS.where(ResponseRow.updated_at <= claim.transaction_time)
+    if claim.since is not None:
+        query = query.where(ResponseRow.updated_at > claim.since)
     rows = db.session.scalars(query.order_by(ResponseRow.id).execution_options(yield_per=BATCH))
     for row in rows:
         view = response_view(row)
@@ -260,70 +251,60 @@ def _resources(kind: str, job: ExportJob) -> Iterator[dict]:
             yield mapping.questionnaire_response_resource(view, canonical_base())
 
 
-def _update_job(job_id: str, **changes: object) -> ExportJob | None:
-    """Change the job row unless it was cancelled meanwhile; None when cancelled."""
-    db.session.commit()  # end any read snapshot before taking the write lock
-    with sqlite_write_lock():
-        job = db.session.get(ExportJob, job_id)
-        if job is None or job.state == "cancelled":
-            db.session.commit()
-            return None
-        for name, value in changes.items():
-            setattr(job, name, value)
-        db.session.commit()
-        return job
+def _progress(done: list[dict], kind: str | None = None, written: int = 0) -> str:
+    """What the status poll shows as X-Progress: counts per type, files done."""
+    parts = [f"{item['type']} {item['count']} done" for item in done]
+    if kind is not None:
+        parts.append(f"{kind} {written}")
+    return ", ".join(parts) or "started"
 
 
-def run_export(app: Flask, job_id: str) -> None:
-    """Write one NDJSON file per type; mark the job completed, failed or leave it cancelled."""
+def run_export(app: Flask, job_id: str) -> str:
+    """Claim the job if it is waiting and write one NDJSON file per type; returns what
+    became of it (completed, failed, cancelled, taken over, or not waiting)."""
     with app.app_context():
         try:
-            job = _update_job(job_id, state="running")
-            if job is None:
-                return
-            directory = _job_dir(job_id)
-            directory.mkdir(parents=True, exist_ok=True)
-            output = []
-            for kind in job.types:
-                name = f"{kind}.ndjson"
-                written = 0
-                with (directory / name).open("w", encoding="utf-8") as handle:
-                    for resource in _resources(kind, job):
-                        handle.write(json.dumps(resource, separators=(",", ":")))
-                        handle.write("\n")
-                        written += 1
-                if written:
-                    output.append({"type": kind, "file": name, "count": written})
-                else:
-                    # Nothing of this type (e.g. a _since after every change): no empty file,
-                    # and the manifest's output stays [] (Bulk Data: SHOULD).
-                    (directory / name).unlink()
-                job = _update_job(job_id, progress=f"{kind} done ({written})")
-                if job is None:
-                    _delete_files(job_id)
-                    return
-            finished = utcnow()
-            retention = timedelta(seconds=current_app.config["EXPORT_RETENTION_SECONDS"])
-            db.session.commit()
-            with sqlite_write_lock():
-                job = db.session.get(ExportJob, job_id)
-                if job.state == "cancelled":
-                    db.session.commit()
-                    _delete_files(job_id)
-                    return
-                job.output, job.state = output, "completed"
-                job.finished_at, job.expires_at = finished, finished + retention
-                counts = ",".join(f"{o['type']}={o['count']}" for o in output)
-                if job.client_id:
-                    actor = ("client", db.session.get(ApiClient, job.client_id).client_id)
-                else:
-                    actor = ("user", str(job.user_id))
-                audit.record("export", "export", job.id, actor=actor, detail=counts)
-                db.session.commit()
-        except Exception as error:  # the job records the failure; the client polls it
-            db.session.rollback()
-            _update_job(job_id, state="failed", error=type(error).__name__, finished_at=utcnow())
-            _delete_files(job_id)
-            app.logger.exception("export %s failed", job_id)
+            claim = exports.claim(job_id)
+            if claim is None:
+                return "not waiting"
+            return _write(claim)
         finally:
             db.session.remove()
+
+
+def _write(claim: exports.Claim) -> str:
+    pause = current_app.config["TEST_ONLY_EXPORT_PAUSE_SECONDS"]
+    heartbeat = exports.Heartbeat(claim)
+    output: list[dict] = []
+    files = {}
+    try:
+        exports.job_dir(claim.job_id).mkdir(parents=True, exist_ok=True)
+        for kind in claim.types:
+            temp, written = exports.temp_path(claim, kind), 0
+            with temp.open("w", encoding="utf-8") as handle:
+                for resource in _resources(kind, claim):
+                    handle.write(json.dumps(resource, separators=(",", ":")))
+                    handle.write("\n")
+                    written += 1
+                    if heartbeat.due():
+                        heartbeat.renew(_progress(output, kind, written))
+                    if pause:
+                        time.sleep(pause)
+            db.session.commit()  # end the read: the next type is a new snapshot
+            if written:
+                name = exports.file_name(kind)
+                files[temp] = exports.job_dir(claim.job_id) / name
+                output.append({"type": kind, "file": name, "count": written})
+            else:
+                # Nothing of this type (e.g. a _since after every change): no empty file,
+                # and the manifest's output stays [] (Bulk Data: SHOULD).
+                temp.unlink()
+            heartbeat.renew(_progress(output))
+        exports.finish(claim, output, files)
+        return "completed"
+    except exports.Lost:
+        return exports.abandon(claim)
+    except Exception as error:  # the job records the failure; the client polls it
+        exports.fail(claim, type(error).__name__)
+        log.exception("export %s failed", claim.job_id)
+        return "failed"

@@ -1,10 +1,16 @@
-"""Bulk Data export jobs: one row per kick-off, files on private storage."""
+"""Bulk Data export jobs: one row per kick-off, files on private storage.
+
+The row is also the job's claim: ``attempts`` counts the runs a worker started
+(and is the fencing token of the current one), ``lease_until`` is how long the
+current run, or the queue when none started yet, has before the worker's tick
+hands the job to another worker (tracker.services.exports).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, Text
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tracker.extensions import db
@@ -36,3 +42,5 @@ class ExportJob(db.Model):
     progress: Mapped[str | None] = mapped_column(String(100))
     output: Mapped[list] = mapped_column(JSON, default=list)  # [{type, file, count}]
     error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
