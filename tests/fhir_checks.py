@@ -31,6 +31,7 @@ _MODELS: dict[str, str] = {
     "Bundle": "bundle",
     "OperationOutcome": "operationoutcome",
     "CapabilityStatement": "capabilitystatement",
+    "Provenance": "provenance",
 }
 
 # R4 value sets (required bindings) the models do not enforce.
@@ -179,6 +180,36 @@ def _check_patient(resource: dict[str, Any]) -> None:
         _check(resource, "gender" in resource, "US Core Patient requires gender")
 
 
+_PARTICIPANT_TYPES = {
+    ("http://terminology.hl7.org/CodeSystem/provenance-participant-type", "author"),
+    ("http://hl7.org/fhir/us/core/CodeSystem/us-core-provenance-participant-type", "transmitter"),
+}
+_DATA_OPERATIONS = {"CREATE", "UPDATE", "NULLIFY"}
+
+
+def _check_provenance(resource: dict[str, Any]) -> None:
+    """R4 requires target, recorded and agent.who; US Core Provenance (when claimed) adds
+    agent.type from its participant types and provenance-1 (a literal Practitioner or
+    Device agent needs onBehalfOf)."""
+    _check(resource, bool(resource.get("target")), "Provenance requires a target")
+    _check(resource, "recorded" in resource, "Provenance requires recorded")
+    for coding in (resource.get("activity") or {}).get("coding") or []:
+        _in(resource, "activity", coding.get("code"), _DATA_OPERATIONS)
+    for agent in resource.get("agent") or []:
+        who = agent.get("who") or {}
+        _check(resource, bool(who), "every agent needs who")
+        literal = str(who.get("reference", ""))
+        if literal.startswith(("Practitioner/", "Device/")):
+            _check(resource, "onBehalfOf" in agent, "provenance-1: onBehalfOf required")
+        if _US_CORE + "us-core-provenance" in _profiles(resource):
+            codings = (agent.get("type") or {}).get("coding") or []
+            _check(
+                resource,
+                any((c.get("system"), c.get("code")) in _PARTICIPANT_TYPES for c in codings),
+                f"US Core Provenance agent.type must be author or transmitter, got {codings}",
+            )
+
+
 def _check_operation_outcome(resource: dict[str, Any]) -> None:
     for issue in resource.get("issue") or []:
         _in(resource, "issue.severity", issue.get("severity"), _ISSUE_SEVERITY)
@@ -217,6 +248,7 @@ _CHECKS = {
     "OperationOutcome": _check_operation_outcome,
     "CapabilityStatement": _check_capability_statement,
     "Bundle": _check_bundle,
+    "Provenance": _check_provenance,
 }
 
 

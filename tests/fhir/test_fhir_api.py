@@ -59,7 +59,13 @@ def test_metadata_and_smart_configuration(app):
     oauth = statement["rest"][0]["security"]["extension"][0]["extension"]
     assert oauth == [{"url": "token", "valueUri": "http://localhost/api/v1/oauth/token"}]
     types = {r["type"] for r in statement["rest"][0]["resource"]}
-    assert types == {"Patient", "Observation", "QuestionnaireResponse", "Questionnaire"}
+    assert types == {
+        "Patient",
+        "Observation",
+        "QuestionnaireResponse",
+        "Questionnaire",
+        "Provenance",
+    }
     smart = app.test_client().get(
         "/fhir/.well-known/smart-configuration", headers={"Accept": "text/html"}
     )

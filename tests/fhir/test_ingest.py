@@ -115,7 +115,8 @@ def test_invalid_resources_are_422_and_store_nothing(world, fhir):
     cases = [
         {**phq9_resource(world.patient_1, [1] * 9), "status": "in-progress"},
         {**phq9_resource(world.patient_1, [1] * 9), "questionnaire": "http://other/Q/phq9"},
-        {**phq9_resource(world.patient_1, [1] * 9), "authored": "2026-03-01"},
+        # A date alone is read in the clinic's zone (issue 16); a month is too imprecise.
+        {**phq9_resource(world.patient_1, [1] * 9), "authored": "2026-03"},
         phq9_resource(world.patient_1, [1] * 8 + [3])
         | {"item": phq9_resource(world.patient_1, [1] * 9)["item"][:8]},  # PHQ-9 item missing
         {**phq9_resource(world.patient_1, [1] * 9), "subject": {"reference": "Patient/999999"}},

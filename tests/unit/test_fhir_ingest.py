@@ -260,7 +260,9 @@ def test_status_missing() -> None:
         (f"{BASE}/Questionnaire/phq9|2", "not-supported"),
         (f"{BASE}/Questionnaire/phq9|", "not-supported"),
         (f"{BASE}/Questionnaire/bdi", "not-supported"),
-        ("http://hl7.org/fhir/us/core/Questionnaire/phq-9-example", "not-supported"),
+        # Outside canonicals are accepted only for their own instrument (issue 16).
+        ("http://hl7.org/fhir/us/core/Questionnaire/gad-7", "not-supported"),
+        ("http://loinc.org/q/", "not-supported"),
         ("https://other.example.org/fhir/Questionnaire/phq9", "not-supported"),
         ("Questionnaire/phq9", "not-supported"),
         (42, "structure"),
@@ -311,8 +313,10 @@ def test_largest_patient_id() -> None:
 @pytest.mark.parametrize(
     "authored",
     [
-        "2026-03-01",  # date only
-        "2026-03-01T09:30:00",  # no offset
+        # A date only, or no offset, is read in the clinic's zone (issue 16; tested in
+        # tests/fhir/test_ehr_ingest.py).
+        "2026-03",  # too imprecise to be a completion time
+        "2026-03-01T09:30",  # no seconds, no offset
         "2026-03-01T09:30+00:00",  # no seconds
         "2026-03-01 09:30:00+00:00",  # space instead of T
         "2026-02-30T09:30:00+00:00",  # no such day
@@ -470,7 +474,7 @@ def test_gad7_has_no_difficulty_item() -> None:
 
 
 def test_all_problems_are_reported_together() -> None:
-    qr = valid(status="in-progress", authored="2026-03-01", subject={"reference": "x"})
+    qr = valid(status="in-progress", authored="2026-03-01T09", subject={"reference": "x"})
     qr["item"][0]["answer"] = [{"valueInteger": 9}]
     qr["item"][5]["linkId"] = "nope"
     issues = issues_of(qr)

@@ -470,11 +470,36 @@ def test_skipped_items_are_omitted() -> None:
     }
 
 
-@pytest.mark.parametrize("source", ["clinician", "import"])
-def test_author_only_for_self_report(source: str) -> None:
-    qr = questionnaire_response_resource(view(source=source), BASE)
+@pytest.mark.parametrize(
+    ("source", "entered_by", "author"),
+    [
+        # Issue 16: author is who entered the response, also when it is not the patient
+        # (docs/fhir.md, "Provenance"): a logical reference, never a dangling literal one.
+        (
+            "clinician",
+            {"entered_by_user": 5},
+            {
+                "type": "Practitioner",
+                "identifier": {"system": f"{BASE}/sid/user", "value": "5"},
+                "display": "Clinic staff member",
+            },
+        ),
+        (
+            "import",
+            {"entered_by_client": ("ehr-1", "Synthetic EHR")},
+            {
+                "type": "Device",
+                "identifier": {"system": f"{BASE}/sid/api-client", "value": "ehr-1"},
+                "display": "Synthetic EHR",
+            },
+        ),
+        ("import", {}, {"type": "Device", "display": "EHR integration (not recorded)"}),
+    ],
+)
+def test_author_is_who_entered_it(source: str, entered_by: dict, author: dict) -> None:
+    qr = questionnaire_response_resource(view(source=source, **entered_by), BASE)
     assert_valid(qr)
-    assert "author" not in qr
+    assert qr["author"] == author
 
 
 def test_identifier_is_a_single_object() -> None:

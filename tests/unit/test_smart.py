@@ -144,6 +144,7 @@ def test_constants_and_exception_types() -> None:
         "Observation",
         "QuestionnaireResponse",
         "Questionnaire",
+        "Provenance",
     )
     for exc in (InvalidClient, InvalidScope, InvalidJwks):
         assert issubclass(exc, ValueError)

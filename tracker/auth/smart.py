@@ -31,6 +31,7 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 __all__ = [
     "ALLOWED_ALGORITHMS",
     "CLOCK_SKEW",
+    "GRANULAR_SCOPES",
     "MAX_ASSERTION_LIFETIME",
     "SUPPORTED_RESOURCES",
     "InvalidClient",
@@ -57,7 +58,13 @@ MAX_ASSERTION_LIFETIME = timedelta(minutes=5)
 # ordinary NTP drift without stretching the five-minute rule meaningfully.
 CLOCK_SKEW = timedelta(seconds=60)
 
-SUPPORTED_RESOURCES = ("Patient", "Observation", "QuestionnaireResponse", "Questionnaire")
+SUPPORTED_RESOURCES = (
+    "Patient",
+    "Observation",
+    "QuestionnaireResponse",
+    "Questionnaire",
+    "Provenance",
+)
 
 _REQUIRED_CLAIMS = ("iss", "sub", "aud", "exp", "jti")
 _MAX_JTI_LENGTH = 255
@@ -409,8 +416,16 @@ _PERMISSIONS = "cruds"
 # only create (POST QuestionnaireResponse), so it is narrowed to "c"; granting less than
 # asked is always allowed, and a v1 client can never end up with u/d by accident.
 _V1_PERMISSIONS = {"read": "rs", "write": "c", "*": "crs"}
-# system/<Resource or *>.<permissions>; granular "?param=value" scopes are not supported.
-_SCOPE = re.compile(r"system/(?P<resource>\*|[A-Za-z]+)\.(?P<permissions>\*|[a-z]+)")
+# system/<Resource or *>.<permissions>[?<granular restriction>] (SMART 2.x scopes).
+_SCOPE = re.compile(
+    r"system/(?P<resource>\*|[A-Za-z]+)\.(?P<permissions>\*|[a-z]+)(?:\?(?P<query>[^\s]*))?"
+)
+OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+# The granular restrictions this server understands, per resource type (docs/fhir.md,
+# "SMART Backend Services"): US Core 7 servers SHALL support the survey category scope
+# on Observation, and every Observation tracker holds is a survey, so the restriction
+# grants exactly what the plain scope would.
+GRANULAR_SCOPES = {"Observation": (f"category={OBSERVATION_CATEGORY}|survey",)}
 
 
 def normalise_scope(scope: str) -> str | None:
@@ -420,26 +435,42 @@ def normalise_scope(scope: str) -> str | None:
     (``system/Observation.read`` → ``system/Observation.rs``). v2 permissions are put in
     the canonical c,r,u,d,s order; repeated or unknown letters make the scope invalid.
     Non-system scopes (patient/, user/, launch, openid), unsupported resource types and
-    granular scopes with a query part all give None.
+    granular scopes other than those in ``GRANULAR_SCOPES`` all give None.
     """
     parsed = _parse_scope(scope)
-    return None if parsed is None else f"system/{parsed[0]}.{parsed[1]}"
+    return None if parsed is None else _spell(*parsed)
 
 
-def _parse_scope(scope: object) -> tuple[str, str] | None:
+def _spell(resource: str, permissions: str, query: str | None) -> str:
+    return f"system/{resource}.{permissions}" + (f"?{query}" if query else "")
+
+
+def _parse_scope(scope: object) -> tuple[str, str, str | None] | None:
+    """(resource, canonical permissions, granular query or None), or None if not offered."""
     if not isinstance(scope, str):
         return None
     match = _SCOPE.fullmatch(scope)
     if match is None:
         return None
-    resource, permissions = match["resource"], match["permissions"]
+    resource, permissions, query = match["resource"], match["permissions"], match["query"]
     if resource != "*" and resource not in SUPPORTED_RESOURCES:
         return None
+    if query is not None:
+        # "|" may arrive percent-encoded inside the scope string.
+        query = query.replace("%7C", "|").replace("%7c", "|")
+        if query not in GRANULAR_SCOPES.get(resource, ()):
+            return None
     if permissions in _V1_PERMISSIONS:
-        return resource, _V1_PERMISSIONS[permissions]
+        return resource, _V1_PERMISSIONS[permissions], query
     if len(set(permissions)) != len(permissions) or not set(permissions) <= set(_PERMISSIONS):
         return None
-    return resource, "".join(p for p in _PERMISSIONS if p in permissions)
+    return resource, "".join(p for p in _PERMISSIONS if p in permissions), query
+
+
+def _unsupported_granular(scope: str) -> bool:
+    """A system scope whose granular part (``?…``) names a parameter or value we do not know."""
+    match = _SCOPE.fullmatch(scope)
+    return match is not None and match["query"] is not None and _parse_scope(scope) is None
 
 
 def grant_scopes(requested: str, registered: Collection[str]) -> tuple[str, ...]:
@@ -447,31 +478,47 @@ def grant_scopes(requested: str, registered: Collection[str]) -> tuple[str, ...]
 
     A requested scope is granted, as normalised, when the client's registered scopes
     together cover every permission it asks for on that resource (a registered ``*``
-    resource covers every type; a requested ``*`` needs a registered ``*``). Scopes that
-    are unknown or not covered are dropped, never widened, so a token never carries more
-    than was asked for. Raises ``InvalidScope`` when the request is empty or nothing in it
-    can be granted.
+    resource covers every type; a requested ``*`` needs a registered ``*``). A granular
+    scope (``system/Observation.rs?category=…|survey``) is covered by the plain scope or by
+    the same granular one; a plain scope is never covered by a granular registration,
+    which would widen it. Scopes that are unknown or not covered are dropped, never
+    widened, so a token never carries more than was asked for. Raises ``InvalidScope``
+    when the request is empty, when nothing in it can be granted, or when a system scope
+    carries a granular restriction this server does not understand (ignoring the
+    restriction would widen it; dropping it silently would hide the refusal).
     """
     tokens = requested.split() if isinstance(requested, str) else []
     if not tokens:
         raise InvalidScope("no scope was requested")
-    allowed: dict[str, set[str]] = {}
+    unknown = [token for token in tokens if _unsupported_granular(token)]
+    if unknown:
+        raise InvalidScope(
+            f"unsupported granular scope {_short(unknown[0], 160)}; this server supports "
+            + ", ".join(
+                f"system/{resource}.rs?{query}"
+                for resource, queries in GRANULAR_SCOPES.items()
+                for query in queries
+            )
+        )
+    allowed: dict[tuple[str, str | None], set[str]] = {}
     for scope in registered:
         parsed = _parse_scope(scope)
         if parsed is not None:
-            allowed.setdefault(parsed[0], set()).update(parsed[1])
+            allowed.setdefault((parsed[0], parsed[2]), set()).update(parsed[1])
 
     granted: set[str] = set()
     for token in tokens:
         parsed = _parse_scope(token)
         if parsed is None:
             continue
-        resource, permissions = parsed
-        available = set(allowed.get(resource, ()))
+        resource, permissions, query = parsed
+        available = set(allowed.get((resource, None), ()))
         if resource != "*":
-            available |= allowed.get("*", set())
+            available |= allowed.get(("*", None), set())
+        if query is not None:
+            available |= allowed.get((resource, query), set())
         if set(permissions) <= available:
-            granted.add(f"system/{resource}.{permissions}")
+            granted.add(_spell(resource, permissions, query))
     if not granted:
         raise InvalidScope(f"none of the requested scopes can be granted: {_short(requested)}")
     return tuple(sorted(granted))
@@ -490,7 +537,9 @@ def permits(granted: Collection[str], resource_type: str, permission: str) -> bo
         parsed = _parse_scope(scope)
         if parsed is None:
             continue
-        resource, permissions = parsed
+        resource, permissions, _query = parsed
+        # A granular scope restricts Observations to the survey category, which is every
+        # Observation this server holds, so it permits as much as the plain scope.
         if resource in ("*", resource_type) and permission in permissions:
             return True
     return False

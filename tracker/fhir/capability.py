@@ -17,7 +17,10 @@ SCOPES = (
     "system/QuestionnaireResponse.rs",
     "system/QuestionnaireResponse.c",
     "system/Questionnaire.rs",
+    "system/Provenance.rs",
     "system/*.rs",
+    # Granular (US Core 7): Observations of the survey category, i.e. all of ours.
+    "system/Observation.rs?category=http://terminology.hl7.org/CodeSystem/observation-category|survey",
 )
 
 
@@ -36,6 +39,22 @@ PATIENT_PARAMS = [
 
 
 PATIENT_EXPORT = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"
+US_CORE_PROVENANCE = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-provenance"
+COMBINATION = (
+    "http://hl7.org/fhir/StructureDefinition/capabilitystatement-search-parameter-combination"
+)
+EXPECTATION = "http://hl7.org/fhir/StructureDefinition/capabilitystatement-expectation"
+
+
+def _combination(expectation: str, *names: str) -> dict:
+    """A search parameter combination US Core expects (its CapabilityStatement's extension)."""
+    return {
+        "url": COMBINATION,
+        "extension": [
+            {"url": EXPECTATION, "valueCode": expectation},
+            *({"url": "required", "valueString": name} for name in names),
+        ],
+    }
 
 
 def _resource(
@@ -50,7 +69,8 @@ def _resource(
         "type": kind,
         "interaction": [{"code": code} for code in interactions],
         "versioning": "versioned",
-        "readHistory": False,
+        # Older versions can be read where they are kept (docs/fhir.md, "Versions and history").
+        "readHistory": "history-instance" in interactions,
         "conditionalRead": "full-support",
         "searchParam": params,
     }
@@ -67,42 +87,89 @@ def capability_statement(fhir_base: str, token_url: str) -> dict:
     observation = _resource(
         "Observation",
         SCREENING,
-        ["read", "search-type"],
+        ["read", "vread", "history-instance", "search-type"],
         [
             *PATIENT_PARAMS,
             *SEARCH_COMMON,
             _param("code", "token", "LOINC total-score code, system|code (comma = OR)"),
             _param("category", "token", "survey"),
             _param("date", "date", "effectiveDateTime; prefixes eq ne lt le gt ge"),
+            _param("status", "token", "final, amended or entered-in-error (comma = OR)"),
         ],
         ["date", "_lastUpdated"],
+        {
+            "searchInclude": [
+                "Observation:patient",
+                "Observation:subject",
+                "Observation:derived-from",
+            ],
+            "searchRevInclude": ["Provenance:target"],
+            "extension": [
+                _combination("SHALL", "patient", "category"),
+                _combination("SHALL", "patient", "code"),
+                _combination("SHALL", "patient", "category", "date"),
+                _combination("SHOULD", "patient", "code", "date"),
+                _combination("SHOULD", "patient", "category", "status"),
+                _combination("SHOULD", "patient", "category", "_lastUpdated"),
+            ],
+        },
     )
     questionnaire_response = _resource(
         "QuestionnaireResponse",
         US_CORE_QR,
-        ["read", "search-type", "create"],
+        ["read", "vread", "history-instance", "search-type", "create"],
         [
             *PATIENT_PARAMS,
             *SEARCH_COMMON,
             _param("questionnaire", "reference", "Canonical URL of one of our Questionnaires"),
             _param("authored", "date", "authored; prefixes eq ne lt le gt ge"),
+            _param("status", "token", "completed, amended or entered-in-error (comma = OR)"),
         ],
         ["authored", "_lastUpdated"],
-        {"conditionalCreate": True},
+        {
+            "conditionalCreate": True,
+            "searchInclude": [
+                "QuestionnaireResponse:patient",
+                "QuestionnaireResponse:subject",
+                "QuestionnaireResponse:questionnaire",
+            ],
+            "searchRevInclude": ["Provenance:target"],
+            "extension": [
+                _combination("SHOULD", "patient", "questionnaire"),
+                _combination("SHOULD", "patient", "authored"),
+                _combination("SHOULD", "patient", "status"),
+            ],
+        },
     )
     patient = _resource(
         "Patient",
         US_CORE_PATIENT,
-        ["read", "search-type"],
+        # vread: the current version only; older Patient versions are not kept.
+        ["read", "vread", "search-type"],
         [
             _param("_id", "token", "Logical id"),
             _param("identifier", "token", "system|value, e.g. an MRN"),
             _param("name", "string", "Part of the name"),
+            _param("birthdate", "date", "birthDate; prefixes eq ne lt le gt ge"),
+            _param("gender", "token", "Always unknown: gender is not collected"),
         ],
         ["_id", "_lastUpdated"],
-        # Declared on the resource too: Bulk Data clients (and its test kit) look for
-        # Patient/$export here, not only at rest.operation.
-        {"operation": [{"name": "export", "definition": PATIENT_EXPORT}]},
+        {
+            # Declared on the resource too: Bulk Data clients (and its test kit) look for
+            # Patient/$export here, not only at rest.operation.
+            "operation": [{"name": "export", "definition": PATIENT_EXPORT}],
+            "searchRevInclude": ["Provenance:target"],
+        },
+    )
+    provenance = _resource(
+        "Provenance",
+        US_CORE_PROVENANCE,
+        ["read", "search-type"],
+        [
+            _param("target", "reference", "Observation or QuestionnaireResponse (any version)"),
+            _param("_id", "token", "Logical id: <resource id>-<version>"),
+        ],
+        [],
     )
     questionnaire = _resource(
         "Questionnaire", None, ["read", "search-type"], [_param("url", "uri", "Canonical URL")], []
@@ -144,7 +211,13 @@ def capability_statement(fhir_base: str, token_url: str) -> dict:
                         }
                     ],
                 },
-                "resource": [patient, observation, questionnaire_response, questionnaire],
+                "resource": [
+                    patient,
+                    observation,
+                    questionnaire_response,
+                    questionnaire,
+                    provenance,
+                ],
                 "operation": [
                     {
                         "name": "export",

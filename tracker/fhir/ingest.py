@@ -19,8 +19,9 @@ scored against that version's items. Without ``|<version>`` it is the current on
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
+from urllib.parse import unquote
 
 from tracker import instruments
 from tracker.instruments import Instrument, Item
@@ -51,6 +52,25 @@ _DATETIME = re.compile(
     r"(?P<tz>Z|[+-](?P<tzh>[0-9]{2}):(?P<tzm>[0-9]{2}))"
 )
 _PATIENT_REF = re.compile(r"Patient/([1-9][0-9]{0,9})")
+# A conditional reference (R4 references.html): the patient named by one of its identifiers.
+_PATIENT_BY_IDENTIFIER = re.compile(r"Patient\?identifier=(?P<token>[^&]+)")
+# A dateTime without a zone (valid R4 when no time is given, and tolerated with one):
+# read in the clinic's time zone (docs/fhir.md, "QuestionnaireResponse and Questionnaire").
+_LOCAL_DATETIME = re.compile(
+    r"(?P<y>[0-9]{4})-(?P<mo>[0-9]{2})-(?P<d>[0-9]{2})"
+    r"T(?P<h>[0-9]{2}):(?P<mi>[0-9]{2}):(?P<s>[0-9]{2})(?:\.(?P<f>[0-9]+))?"
+)
+_DATE = re.compile(r"(?P<y>[0-9]{4})-(?P<mo>[0-9]{2})-(?P<d>[0-9]{2})")
+# A date-only authored is read as noon on that day in the clinic's zone: the middle of the
+# day stays on the same calendar day for readers in any zone within 12 hours of it.
+DATE_ONLY_TIME = time(12, 0)
+
+# Canonicals EHRs use for our instruments besides ours: LOINC's form of each panel
+# (http://loinc.org/q/<panel code>) and the one US Core publishes (PHQ-9 only; US Core has
+# no GAD-7 or PCL-5 Questionnaire). Mapped to the instrument's LOINC panel code.
+LOINC_QUESTIONNAIRE = "http://loinc.org/q/"
+US_CORE_QUESTIONNAIRES = {"http://hl7.org/fhir/us/core/Questionnaire/phq-9-example": "44249-1"}
+_MAX_GROUP_DEPTH = 3  # the panel group, and at most two levels of sections inside it
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +82,15 @@ class ParsedResponse:
     answers: tuple[int | None, ...]  # item order; None = item absent (skipped)
     difficulty: int | None
     authored: datetime  # aware
-    patient_id: int
+    patient_id: int | None  # None when the subject is given by identifier
     identifier: tuple[str, str] | None  # (system, value)
+    # Subject as an identifier reference: (system or None for any, value), resolved by the route.
+    patient_identifier: tuple[str | None, str] | None = None
+    # Not part of the submission (so not compared): a total the client sent, which the
+    # server's replaces, and the FHIR path of each answered item (index in item order, or
+    # "difficulty"), for error texts.
+    client_total: float | None = field(default=None, compare=False)
+    paths: dict[int | str, str] = field(default_factory=dict, compare=False)
 
 
 class FhirInvalid(ValueError):
@@ -118,6 +145,13 @@ def _parse_questionnaire(
         issues.append(_error("structure", "questionnaire must be a canonical URL string", where))
         return None
     url, _, version = value.partition("|")
+    external = _external_panel(url)
+    if external is not None:
+        # LOINC's and US Core's forms carry their own versions (LOINC's, the IG's), not
+        # ours: answers are read against the current version of the instrument.
+        for inst in instruments.all():
+            if inst.codes.panel == external:
+                return inst
     for inst in instruments.all():
         if url == questionnaire_url(canonical_base, inst.code):
             if "|" not in value:
@@ -146,6 +180,13 @@ def _parse_questionnaire(
     return None
 
 
+def _external_panel(url: str) -> str | None:
+    """The LOINC panel code an outside canonical names (LOINC or US Core), if any."""
+    if url.startswith(LOINC_QUESTIONNAIRE):
+        return url[len(LOINC_QUESTIONNAIRE) :] or None
+    return US_CORE_QUESTIONNAIRES.get(url)
+
+
 def _parse_status(value: object, issues: list[Issue]) -> None:
     where = f"{_ROOT}.status"
     if value is None:
@@ -161,7 +202,15 @@ def _parse_status(value: object, issues: list[Issue]) -> None:
         )
 
 
-def _parse_subject(value: object, canonical_base: str, issues: list[Issue]) -> int | None:
+def _parse_subject(
+    value: object, canonical_base: str, issues: list[Issue]
+) -> int | tuple[str | None, str] | None:
+    """Our patient id, or (system, value) of an identifier that must name one patient.
+
+    Accepted: ``Patient/<id>`` (or our absolute URL), the conditional reference
+    ``Patient?identifier=[system|]value``, and a logical reference
+    ``{"identifier": {"system": …, "value": …}}``.
+    """
     where = f"{_ROOT}.subject"
     if value is None:
         issues.append(_error("required", "subject (the patient) is required", where))
@@ -170,9 +219,17 @@ def _parse_subject(value: object, canonical_base: str, issues: list[Issue]) -> i
         issues.append(_error("structure", "subject must be a Reference object", where))
         return None
     ref = value.get("reference")
+    if ref is None and "identifier" in value:
+        return _parse_subject_identifier(value.get("identifier"), value.get("type"), issues)
     where = f"{_ROOT}.subject.reference"
     if ref is None:
-        issues.append(_error("required", 'subject.reference ("Patient/<id>") is required', where))
+        issues.append(
+            _error(
+                "required",
+                'subject.reference ("Patient/<id>") or subject.identifier is required',
+                where,
+            )
+        )
         return None
     if isinstance(ref, str):
         # Our own absolute URL is the same reference (R4 references may be absolute).
@@ -181,14 +238,43 @@ def _parse_subject(value: object, canonical_base: str, issues: list[Issue]) -> i
         match = _PATIENT_REF.fullmatch(relative)
         if match and int(match.group(1)) <= _MAX_PATIENT_ID:
             return int(match.group(1))
+        conditional = _PATIENT_BY_IDENTIFIER.fullmatch(relative)
+        if conditional:
+            token = unquote(conditional["token"])  # "|" may come percent-encoded
+            system, bar, code = token.partition("|")
+            system, code = (system, code) if bar else (None, token)
+            if code and len(code) <= _MAX_IDENTIFIER_LEN:
+                return (system or None, code)
     issues.append(
         _error(
             "value",
-            f'subject.reference {_describe(ref)} is not a reference of the form "Patient/<id>"',
+            f"subject.reference {_describe(ref)} is not a reference of the form "
+            '"Patient/<id>" or "Patient?identifier=<system>|<value>"',
             where,
         )
     )
     return None
+
+
+def _parse_subject_identifier(
+    value: object, kind: object, issues: list[Issue]
+) -> tuple[str | None, str] | None:
+    where = f"{_ROOT}.subject.identifier"
+    if kind not in (None, "Patient"):
+        issues.append(_error("value", "subject.type must be Patient", f"{_ROOT}.subject.type"))
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get("value"), str):
+        issues.append(_error("structure", "subject.identifier needs a value (and a system)", where))
+        return None
+    system = value.get("system")
+    if system is not None and not isinstance(system, str):
+        issues.append(_error("structure", "subject.identifier.system must be a string", where))
+        return None
+    code = value["value"]
+    if not code or len(code) > _MAX_IDENTIFIER_LEN or len(system or "") > _MAX_IDENTIFIER_LEN:
+        issues.append(_error("value", "subject.identifier is empty or too long", where))
+        return None
+    return (system or None, code)
 
 
 def _parse_datetime(value: str) -> datetime | None:
@@ -213,25 +299,59 @@ def _parse_datetime(value: str) -> datetime | None:
         return None
 
 
-def _parse_authored(value: object, issues: list[Issue]) -> datetime | None:
+def _parse_authored(
+    value: object, issues: list[Issue], clinic_tz: tzinfo, now: datetime | None
+) -> datetime | None:
+    """``authored`` as an aware instant.
+
+    With an offset it is exact. Without one (a date, or a dateTime lacking its
+    zone) it is read in the clinic's time zone: a date as noon that day, or the
+    time of receipt when that is still ahead (a form dated today sent in the
+    morning); a local time that does not exist or occurs twice at a DST change
+    takes the offset before the change (docs/fhir.md, "QuestionnaireResponse and
+    Questionnaire").
+    """
     where = f"{_ROOT}.authored"
     if value is None:
         issues.append(
             _error("required", "authored (when the form was completed) is required", where)
         )
         return None
-    parsed = _parse_datetime(value) if isinstance(value, str) else None
+    parsed = None
+    if isinstance(value, str):
+        parsed = _parse_datetime(value) or _parse_local(value, clinic_tz, now)
     if parsed is None:
-        # A date-only or zone-less time is ambiguous by hours; the JSON API rejects it too.
         issues.append(
             _error(
                 "value",
-                f"authored {_describe(value)} must be a dateTime with seconds and a time-zone "
-                'offset, e.g. "2026-03-01T09:30:00+00:00"',
+                f"{where} {_describe(value)} must be a date (YYYY-MM-DD) or a dateTime with "
+                'seconds, e.g. "2026-03-01T09:30:00+00:00"; without an offset it is read in '
+                "the clinic's time zone",
                 where,
             )
         )
     return parsed
+
+
+def _parse_local(value: str, clinic_tz: tzinfo, now: datetime | None) -> datetime | None:
+    """A zone-less dateTime or a date, read in ``clinic_tz``; None if neither."""
+    m = _LOCAL_DATETIME.fullmatch(value)
+    try:
+        if m is not None:
+            micro = int((m["f"] or "0")[:6].ljust(6, "0"))
+            parts = (int(m["y"]), int(m["mo"]), int(m["d"]), int(m["h"]), int(m["mi"]))
+            local = datetime(*parts, int(m["s"]), micro)
+            return local.replace(tzinfo=clinic_tz).astimezone(UTC)
+        d = _DATE.fullmatch(value)
+        if d is None:
+            return None
+        day = date(int(d["y"]), int(d["mo"]), int(d["d"]))
+        noon = datetime.combine(day, DATE_ONLY_TIME).replace(tzinfo=clinic_tz).astimezone(UTC)
+    except (ValueError, OverflowError):  # no such day, hour 24, a leap second, year 0
+        return None
+    if now is not None and noon > now and now.astimezone(clinic_tz).date() == day:
+        return now
+    return noon
 
 
 def _parse_identifier(value: object, issues: list[Issue]) -> tuple[str, str] | None:
@@ -283,16 +403,16 @@ def _answer_value(
 ) -> int | None:
     """The option value chosen by one answer, or None (with an issue) if invalid."""
     if not isinstance(answer, dict):
-        issues.append(_error("structure", "an answer must be an object", where))
+        issues.append(_error("structure", f"{where} must be an object", where))
         return None
     if "item" in answer:
-        issues.append(_error("structure", "nested items under an answer are not supported", where))
+        issues.append(
+            _error("structure", f"{where}: items nested under an answer are not supported", where)
+        )
         return None
     choices = [k for k in answer if isinstance(k, str) and k.startswith("value")]
     if len(choices) != 1:
-        issues.append(
-            _error("structure", "an answer must have exactly one value[x] element", where)
-        )
+        issues.append(_error("structure", f"{where} must have exactly one value[x]", where))
         return None
     key = choices[0]
     value = answer[key]
@@ -308,8 +428,8 @@ def _answer_value(
         issues.append(
             _error(
                 "code-invalid",
-                f"item {item.number}: valueCoding is not one of this item's answer options "
-                "(matched by system and code)",
+                f"{where}: item {item.number}: valueCoding is not one of this item's answer "
+                "options (matched by system and code)",
                 where,
             )
         )
@@ -321,7 +441,8 @@ def _answer_value(
         issues.append(
             _error(
                 "value",
-                f"item {item.number}: valueInteger {_describe(value)} is not one of {allowed}",
+                f"{where}: item {item.number}: valueInteger {_describe(value)} is not one of "
+                f"{allowed}",
                 where,
             )
         )
@@ -329,73 +450,129 @@ def _answer_value(
     issues.append(
         _error(
             "value",
-            f"item {item.number}: {key} is not accepted; answer with valueCoding (an answer "
-            f"option) or valueInteger ({allowed})",
+            f"{where}: item {item.number}: {key} is not accepted; answer with valueCoding "
+            f"(an answer option) or valueInteger ({allowed})",
             where,
         )
     )
     return None
 
 
-def _parse_items(
-    instrument: Instrument, value: object, canonical_base: str, issues: list[Issue]
-) -> tuple[list[int | None], int | None]:
-    """Answers in item order and the difficulty answer; absent items stay None."""
-    answers: list[int | None] = [None] * instrument.item_count
-    difficulty: int | None = None
-    if value is None:
-        return answers, difficulty  # nothing answered; the scoring rule decides
-    if not isinstance(value, list):
-        issues.append(_error("structure", "item must be an array", f"{_ROOT}.item"))
-        return answers, difficulty
+@dataclass
+class _Items:
+    """What the items say: answers in item order, difficulty, a client total, paths."""
 
-    # linkId → target: an item index, "difficulty", or None for read-only/display items.
+    answers: list[int | None]
+    difficulty: int | None = None
+    client_total: float | None = None
+    paths: dict[int | str, str] = field(default_factory=dict)
+
+
+def _link_targets(instrument: Instrument) -> dict[str, int | str | None]:
+    """linkId → an item index, "difficulty", "total", or None for a display item.
+
+    Our linkIds are "/<LOINC>" as LHC-Forms and US Core write them; LOINC's own
+    forms use the bare code, so both spellings name the same item.
+    """
     targets: dict[str, int | str | None] = {
         item_link_id(instrument, item): index for index, item in enumerate(instrument.items)
     }
     diff_link = difficulty_link_id(instrument)
     if diff_link is not None:
         targets[diff_link] = "difficulty"
-    # The server scores, so a client's total (and the stem display item) is ignored.
-    targets[total_link_id(instrument)] = None
+    # The server scores, so a client's total is read only to say it was replaced.
+    targets[total_link_id(instrument)] = "total"
     targets[stem_link_id(instrument)] = None
+    for link, target in list(targets.items()):
+        if link.startswith("/"):
+            targets[link[1:]] = target
+    return targets
 
-    seen: set[str] = set()
+
+def _flatten(
+    value: list,
+    where: str,
+    targets: dict[str, int | str | None],
+    issues: list[Issue],
+    depth: int = 0,
+) -> list[tuple[dict, str]]:
+    """The question items with their FHIR paths, groups (such as the panel) opened.
+
+    A group is an item with child items, no answer, and a linkId that is not one of
+    the instrument's questions (e.g. "/44249-1", the PHQ-9 panel in LOINC's form).
+    """
+    found: list[tuple[dict, str]] = []
     for position, entry in enumerate(value):
-        where = f"{_ROOT}.item[{position}]"
+        path = f"{where}[{position}]"
         if not isinstance(entry, dict):
-            issues.append(_error("structure", "each item must be an object", where))
+            issues.append(_error("structure", f"{path} must be an object", path))
             continue
         link = entry.get("linkId")
+        is_group = "item" in entry and "answer" not in entry
+        if is_group and not (isinstance(link, str) and link in targets):
+            children = entry["item"]
+            if not isinstance(children, list):
+                issues.append(_error("structure", f"{path}.item must be an array", f"{path}.item"))
+            elif depth >= _MAX_GROUP_DEPTH:
+                issues.append(
+                    _error("structure", f"{path}: groups are nested too deeply", f"{path}.item")
+                )
+            else:
+                found += _flatten(children, f"{path}.item", targets, issues, depth + 1)
+            continue
+        found.append((entry, path))
+    return found
+
+
+def _parse_items(
+    instrument: Instrument, value: object, canonical_base: str, issues: list[Issue]
+) -> _Items:
+    """Answers in item order and the difficulty answer; absent items stay None."""
+    result = _Items([None] * instrument.item_count)
+    if value is None:
+        return result  # nothing answered; the scoring rule decides
+    if not isinstance(value, list):
+        issues.append(_error("structure", "item must be an array", f"{_ROOT}.item"))
+        return result
+
+    targets = _link_targets(instrument)
+    seen: set[int | str] = set()
+    for entry, where in _flatten(value, f"{_ROOT}.item", targets, issues):
+        link = entry.get("linkId")
         if link is None:
-            issues.append(_error("required", "item.linkId is required", f"{where}.linkId"))
+            issues.append(_error("required", f"{where}.linkId is required", f"{where}.linkId"))
             continue
         if not isinstance(link, str) or link not in targets:
             issues.append(
                 _error(
                     "value",
-                    f"linkId {_describe(link)} is not an item of {instrument.name}",
+                    f"{where}.linkId {_describe(link)} is not an item of {instrument.name}",
                     f"{where}.linkId",
                 )
             )
             continue
-        if link in seen:
+        target = targets[link]
+        if target is None:
+            continue
+        if target in seen:
             issues.append(
                 _error(
                     "duplicate",
-                    f"linkId {_describe(link)} appears more than once",
+                    f"{where}.linkId {_describe(link)} appears more than once",
                     f"{where}.linkId",
                 )
             )
             continue
-        seen.add(link)
-        target = targets[link]
-        if target is None:
+        seen.add(target)
+        if target == "total":
+            result.client_total = _client_total(entry.get("answer"))
             continue
         if "item" in entry:
             issues.append(
                 _error(
-                    "structure", "nested items are not supported; send items flat", f"{where}.item"
+                    "structure",
+                    f"{where}.item: items nested under a question are not supported",
+                    f"{where}.item",
                 )
             )
             continue
@@ -407,19 +584,23 @@ def _parse_items(
             issues.append(
                 _error(
                     "required",
-                    f"item {item.number} has no answer; leave a skipped item out instead",
+                    f"{where}.answer: item {item.number} has no answer; leave a skipped item "
+                    "out instead",
                     f"{where}.answer",
                 )
             )
             continue
         if not isinstance(answer_list, list):
-            issues.append(_error("structure", "answer must be an array", f"{where}.answer"))
+            issues.append(
+                _error("structure", f"{where}.answer must be an array", f"{where}.answer")
+            )
             continue
         if len(answer_list) != 1:
             issues.append(
                 _error(
                     "structure",
-                    f"item {item.number} has {len(answer_list)} answers; exactly one is allowed",
+                    f"{where}.answer: item {item.number} has {len(answer_list)} answers; "
+                    "exactly one is allowed",
                     f"{where}.answer",
                 )
             )
@@ -427,11 +608,29 @@ def _parse_items(
         chosen = _answer_value(
             instrument, item, answer_list[0], f"{where}.answer[0]", canonical_base, issues
         )
+        result.paths[target] = f"{where}.answer[0]"
         if target == "difficulty":
-            difficulty = chosen
+            result.difficulty = chosen
         else:
-            answers[target] = chosen
-    return answers, difficulty
+            result.answers[int(target)] = chosen
+    return result
+
+
+def _client_total(answers: object) -> float | None:
+    """The number a client put in the total item, if it is one (it is never used to score)."""
+    if not isinstance(answers, list) or len(answers) != 1 or not isinstance(answers[0], dict):
+        return None
+    answer = answers[0]
+    for key in ("valueDecimal", "valueInteger"):
+        number = answer.get(key)
+        if isinstance(number, int | float) and not isinstance(number, bool):
+            return float(number)
+    quantity = answer.get("valueQuantity")
+    if isinstance(quantity, dict):
+        number = quantity.get("value")
+        if isinstance(number, int | float) and not isinstance(number, bool):
+            return float(number)
+    return None
 
 
 # --------------------------------------------------------------------------
@@ -439,17 +638,26 @@ def _parse_items(
 # --------------------------------------------------------------------------
 
 
-def parse_questionnaire_response(resource: object, canonical_base: str) -> ParsedResponse:
+def parse_questionnaire_response(
+    resource: object,
+    canonical_base: str,
+    clinic_tz: tzinfo = UTC,
+    now: datetime | None = None,
+) -> ParsedResponse:
     """Validate a QuestionnaireResponse against our Questionnaires and extract its values.
 
-    Accepts only ``status: completed`` responses to one of our canonical
-    Questionnaires (optionally ``|<version>``, any version we have), for
-    ``Patient/<id>``, with an ``authored`` time carrying an offset. Items are
-    matched by linkId; each must have exactly one answer, a valueCoding of one
-    of its answerOptions (system+code) or a valueInteger equal to an option
-    value. Missing items become None: whether that many may be skipped is the
-    scoring core's rule, not the parser's. Raises :class:`FhirInvalid` with
-    every problem found.
+    Accepts only ``status: completed`` responses to one of our Questionnaires: our
+    canonical (optionally ``|<version>``, any version we have), LOINC's
+    ``http://loinc.org/q/<panel>`` or US Core's PHQ-9 example. The subject is
+    ``Patient/<id>`` or an identifier (resolved by the caller). ``authored`` with an
+    offset is exact; a date or a zone-less dateTime is read in ``clinic_tz``
+    (``now``, when given, keeps a date of today from landing in the future). Items
+    are matched by linkId, with or without the leading slash, also inside groups such
+    as the panel; each must have exactly one answer, a valueCoding of one of its
+    answerOptions (system+code) or a valueInteger equal to an option value. Missing
+    items become None: whether that many may be skipped is the scoring core's rule,
+    not the parser's. Raises :class:`FhirInvalid` with every problem found, each
+    naming its FHIR path.
     """
     if not isinstance(resource, dict):
         raise FhirInvalid([_error("structure", "the body must be a JSON object", None)])
@@ -468,23 +676,25 @@ def parse_questionnaire_response(resource: object, canonical_base: str) -> Parse
     issues: list[Issue] = []
     _parse_status(resource.get("status"), issues)
     instrument = _parse_questionnaire(resource.get("questionnaire"), canonical_base, issues)
-    patient_id = _parse_subject(resource.get("subject"), canonical_base, issues)
-    authored = _parse_authored(resource.get("authored"), issues)
+    subject = _parse_subject(resource.get("subject"), canonical_base, issues)
+    authored = _parse_authored(resource.get("authored"), issues, clinic_tz, now)
     identifier = _parse_identifier(resource.get("identifier"), issues)
-    answers: list[int | None] = []
-    difficulty: int | None = None
+    items = _Items([])
     if instrument is not None:
         # Items can only be checked against a known Questionnaire.
-        answers, difficulty = _parse_items(instrument, resource.get("item"), canonical_base, issues)
+        items = _parse_items(instrument, resource.get("item"), canonical_base, issues)
 
-    if issues or instrument is None or patient_id is None or authored is None:
+    if issues or instrument is None or subject is None or authored is None:
         raise FhirInvalid(issues)
     return ParsedResponse(
         instrument=instrument.code,
         instrument_version=instrument.version,
-        answers=tuple(answers),
-        difficulty=difficulty,
+        answers=tuple(items.answers),
+        difficulty=items.difficulty,
         authored=authored,
-        patient_id=patient_id,
+        patient_id=subject if isinstance(subject, int) else None,
         identifier=identifier,
+        patient_identifier=None if isinstance(subject, int) else subject,
+        client_total=items.client_total,
+        paths=items.paths,
     )

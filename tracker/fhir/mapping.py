@@ -38,7 +38,9 @@ __all__ = [
     "US_CORE_SCREENING_ASSESSMENT",
     "answer_coding",
     "answer_system",
+    "clinician_reference",
     "difficulty_link_id",
+    "enterer_reference",
     "fhir_status_observation",
     "fhir_status_questionnaire_response",
     "instant",
@@ -128,6 +130,10 @@ class ResponseView:
     updated_at: datetime
     source: str  # "patient" | "clinician" | "import"
     identifier: tuple[str, str] | None = None  # external identifier (system, value) from ingest
+    # Who entered this version: the user's id (patient or clinician) or the EHR client's
+    # (client_id, name); None when not recorded (docs/fhir.md, "Provenance").
+    entered_by_user: int | None = None
+    entered_by_client: tuple[str, str] | None = None
 
 
 # --------------------------------------------------------------------------
@@ -522,12 +528,56 @@ def questionnaire_response_resource(r: ResponseView, canonical_base: str) -> dic
             "authored": instant(r.completed_at),
         }
     )
-    if r.source == "patient":
-        # Self-report: the patient authored it (Patient is an allowed author in US Core).
-        # Clinician/import rows have no FHIR Practitioner to point at, so author is omitted.
-        resource["author"] = {"reference": f"Patient/{r.patient_id}"}
+    # Who entered it (docs/fhir.md, "Provenance"): the Patient for self-report, else a
+    # logical reference to the clinician or the EHR client that sent it.
+    resource["author"] = enterer_reference(r, canonical_base)
     resource["item"] = items
     return resource
+
+
+def user_identifier_system(canonical_base: str) -> str:
+    """Identifier system of tracker's user ids (clinicians have no FHIR resource here)."""
+    return f"{_base(canonical_base)}/sid/user"
+
+
+def client_identifier_system(canonical_base: str) -> str:
+    """Identifier system of the OAuth client_id of an EHR integration."""
+    return f"{_base(canonical_base)}/sid/api-client"
+
+
+def clinician_reference(user_id: int | None, canonical_base: str) -> dict[str, Any]:
+    """A logical reference to a clinic user: tracker serves no Practitioner resource.
+
+    An identifier (not a literal ``Practitioner/<id>``, which would not resolve) names
+    the user; the display says what kind of agent it is, never a name or an e-mail.
+    """
+    if user_id is None:
+        return {"type": "Practitioner", "display": "Clinic staff member (not recorded)"}
+    return {
+        "type": "Practitioner",
+        "identifier": {"system": user_identifier_system(canonical_base), "value": str(user_id)},
+        "display": "Clinic staff member",
+    }
+
+
+def enterer_reference(r: ResponseView, canonical_base: str) -> dict[str, Any]:
+    """Who entered a response version: Patient, clinician (Practitioner) or EHR (Device).
+
+    docs/fhir.md, "Provenance". The EHR integration is software sending on someone's
+    behalf, so it is a Device named by its OAuth client_id.
+    """
+    if r.source == "patient":
+        return {"reference": f"Patient/{r.patient_id}"}
+    if r.source == "import":
+        if r.entered_by_client is None:
+            return {"type": "Device", "display": "EHR integration (not recorded)"}
+        client_id, name = r.entered_by_client
+        return {
+            "type": "Device",
+            "identifier": {"system": client_identifier_system(canonical_base), "value": client_id},
+            "display": name,
+        }
+    return clinician_reference(r.entered_by_user, canonical_base)
 
 
 # --------------------------------------------------------------------------

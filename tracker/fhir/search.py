@@ -21,13 +21,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from typing import Literal
 from urllib.parse import quote, urlsplit
 
 __all__ = [
     "MAX_DB_ID",
     "DateRange",
+    "DayRange",
     "IssueCode",
     "ParsedSearch",
     "SearchError",
@@ -36,6 +37,7 @@ __all__ = [
     "db_id",
     "parse_count",
     "parse_date",
+    "parse_day_range",
     "parse_reference",
     "parse_references",
     "parse_sort",
@@ -232,6 +234,59 @@ def parse_date(raw: str, param: str, default_tz: tzinfo = UTC) -> DateRange:
     lo = _POS_INF if start is None else _to_utc(start, tz)
     hi = _POS_INF if end is None else _to_utc(end, tz)
     return _prefix_range(prefix, lo, hi)
+
+
+@dataclass(frozen=True, slots=True)
+class DayRange:
+    """The whole days a date search selects for an element that is itself a day.
+
+    ``first <= day < before`` (``None`` = open end), inverted when ``negate``;
+    ``nothing`` when no day can match. Used for ``Patient.birthDate``: a date
+    has no time, so R4's rules compare the search range S with the day's range
+    T = [day, day + 1) (search.html#prefix): eq, S contains T; gt, T reaches
+    beyond S's end; ge, T ends after S starts; lt, T starts before S; le, T
+    starts before S ends; ne, not eq.
+    """
+
+    first: date | None
+    before: date | None
+    negate: bool = False
+    nothing: bool = False
+
+
+def parse_day_range(raw: str, param: str) -> DayRange:
+    """A date search value (any precision, R4 prefixes) as a range of whole days in UTC.
+
+    Days are read in UTC like every zone-less search value here
+    (docs/fhir.md, "Search and paging"). Errors as :func:`parse_date`.
+    """
+    prefix, value = _split_prefix(raw, param)
+    searched = parse_date(value, param)  # S = [lower, upper) of the value itself
+    if searched.negate:  # a value beyond the calendar: S is empty
+        return DayRange(None, None, negate=prefix == "ne", nothing=prefix != "ne")
+    lo, hi = searched.lower, searched.upper
+
+    def ceil_day(instant: datetime) -> date:
+        whole = instant.time() == time(0) and instant.tzinfo is not None
+        return instant.date() if whole else instant.date() + timedelta(days=1)
+
+    def after_day(instant: datetime) -> date:  # the first day d with d + 1 day > instant
+        return (instant - timedelta(days=1)).date() + timedelta(days=1)
+
+    if prefix in ("eq", "ne"):
+        first = None if lo is None else ceil_day(lo)
+        last_end = None if hi is None else (hi - timedelta(days=1)).date() + timedelta(days=1)
+        if first is not None and last_end is not None and first >= last_end:
+            return DayRange(None, None, negate=prefix == "ne", nothing=prefix == "eq")
+        return DayRange(first, last_end if hi is not None else None, negate=prefix == "ne")
+    if prefix == "gt":
+        return DayRange(None, None, nothing=True) if hi is None else DayRange(after_day(hi), None)
+    if prefix == "ge":
+        return DayRange(None if lo is None else after_day(lo), None)
+    if prefix == "lt":
+        return DayRange(None, None, nothing=True) if lo is None else DayRange(None, ceil_day(lo))
+    assert prefix == "le"
+    return DayRange(None, None if hi is None else ceil_day(hi))
 
 
 def _split_prefix(raw: str, param: str) -> tuple[str, str]:

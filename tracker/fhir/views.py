@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from tracker.extensions import db
 from tracker.fhir.mapping import PatientView, ResponseView
-from tracker.models import Patient, Response
+from tracker.models import ApiClient, Patient, Response
 
 
 def patient_view(patient: Patient) -> PatientView:
@@ -40,4 +41,14 @@ def response_view(row: Response) -> ResponseView:
         updated_at=row.updated_at,
         source=row.source,
         identifier=identifier,
+        entered_by_user=row.entered_by,
+        entered_by_client=_client(row.entered_by_client),
     )
+
+
+def _client(client_pk: int | None) -> tuple[str, str] | None:
+    """(client_id, name) of an EHR integration; the session's identity map makes repeats free."""
+    if client_pk is None:
+        return None
+    client = db.session.get(ApiClient, client_pk)
+    return None if client is None else (client.client_id, client.name)
