@@ -104,7 +104,8 @@ def _in(resource: dict[str, Any], field: str, value: object, allowed: set[str]) 
 
 def _profiles(resource: dict[str, Any]) -> list[str]:
     meta = resource.get("meta") or {}
-    return list(meta.get("profile") or [])
+    # A claim may carry the release (`…/us-core-patient|7.0.0`); the checks go by profile.
+    return [url.split("|")[0] for url in meta.get("profile") or []]
 
 
 def _validate_model(resource: dict[str, Any]) -> None:
@@ -174,7 +175,9 @@ def _check_patient(resource: dict[str, Any]) -> None:
         names = resource.get("name") or []
         _check(resource, bool(names), "US Core Patient requires a name")
         for name in names:
-            has_parts = bool(name.get("family") or name.get("given"))
+            # As FHIRPath reads JSON: a part given only as `_family` (an extension, such
+            # as a data-absent-reason) exists.
+            has_parts = any(name.get(k) for k in ("family", "given", "_family", "_given"))
             has_dar = any(e.get("url") == _DAR for e in name.get("extension") or [])
             _check(resource, has_parts != has_dar, "us-core-6: family/given xor data-absent-reason")
         _check(resource, "gender" in resource, "US Core Patient requires gender")

@@ -537,6 +537,17 @@ def test_patient_with_identifiers_claims_us_core() -> None:
     }
     assert p["identifier"] == [{"system": "urn:oid:1.2.36.146.595.217.0.1", "value": "MRN-12345"}]
     assert p["name"][0]["text"] == "Alex Example"
+    # us-core-6 (7.0.0 on Patient.name, 5.0.1 on Patient): the family name exists as
+    # its absence reason; no reason on the name itself (docs/fhir.md, "Patient").
+    assert p["name"][0]["_family"] == {
+        "extension": [
+            {
+                "url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason",
+                "valueCode": "unsupported",
+            }
+        ]
+    }
+    assert "extension" not in p["name"][0]
     assert p["gender"] == "unknown"
     assert p["birthDate"] == "1980-05-17"
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from tracker.auth.smart import ALLOWED_ALGORITHMS
+from tracker.fhir.mapping import US_CORE_PATIENT, US_CORE_VERSION
+from tracker.fhir.mapping import US_CORE_QUESTIONNAIRE_RESPONSE as US_CORE_QR
+from tracker.fhir.mapping import US_CORE_SCREENING_ASSESSMENT as SCREENING
 
-US_CORE_SERVER = "http://hl7.org/fhir/us/core/CapabilityStatement/us-core-server"
-BULK_DATA = "http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data"
-SCREENING = (
-    "http://hl7.org/fhir/us/core/StructureDefinition/us-core-observation-screening-assessment"
+# The US Core release claimed (docs/fhir.md, "US Core 7.0.0"), as the guide names itself.
+US_CORE_SERVER = f"http://hl7.org/fhir/us/core/CapabilityStatement/us-core-server|{US_CORE_VERSION}"
+US_CORE_GUIDE = (
+    f"http://hl7.org/fhir/us/core/ImplementationGuide/hl7.fhir.us.core|{US_CORE_VERSION}"
 )
-US_CORE_QR = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-questionnaireresponse"
-US_CORE_PATIENT = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient"
+BULK_DATA = "http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data"
 SCOPES = (
     "system/Patient.rs",
     "system/Observation.rs",
@@ -181,6 +183,7 @@ def capability_statement(fhir_base: str, token_url: str) -> dict:
         "publisher": "tracker",
         "kind": "instance",
         "instantiates": [US_CORE_SERVER, BULK_DATA],
+        "implementationGuide": [US_CORE_GUIDE],
         "software": {"name": "tracker", "version": "0.1.0"},
         "implementation": {"description": "tracker FHIR R4 endpoint", "url": fhir_base},
         "fhirVersion": "4.0.1",

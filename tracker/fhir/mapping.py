@@ -36,6 +36,7 @@ __all__ = [
     "US_CORE_PATIENT",
     "US_CORE_QUESTIONNAIRE_RESPONSE",
     "US_CORE_SCREENING_ASSESSMENT",
+    "US_CORE_VERSION",
     "answer_coding",
     "answer_system",
     "clinician_reference",
@@ -64,15 +65,17 @@ __all__ = [
 
 UCUM = "http://unitsofmeasure.org"
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+# The US Core release claimed, in meta.profile and the CapabilityStatement
+# (docs/fhir.md, "US Core 7.0.0").
+US_CORE_VERSION = "7.0.0"
+_US_CORE_SD = "http://hl7.org/fhir/us/core/StructureDefinition/"
 # docs/fhir.md, "Observations": the STU6+ profile, replacing us-core-observation-survey.
 US_CORE_SCREENING_ASSESSMENT = (
-    "http://hl7.org/fhir/us/core/StructureDefinition/us-core-observation-screening-assessment"
+    f"{_US_CORE_SD}us-core-observation-screening-assessment|{US_CORE_VERSION}"
 )
 # docs/fhir.md, "QuestionnaireResponse and Questionnaire".
-US_CORE_QUESTIONNAIRE_RESPONSE = (
-    "http://hl7.org/fhir/us/core/StructureDefinition/us-core-questionnaireresponse"
-)
-US_CORE_PATIENT = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient"
+US_CORE_QUESTIONNAIRE_RESPONSE = f"{_US_CORE_SD}us-core-questionnaireresponse|{US_CORE_VERSION}"
+US_CORE_PATIENT = f"{_US_CORE_SD}us-core-patient|{US_CORE_VERSION}"
 # docs/fhir.md, "QuestionnaireResponse and Questionnaire": weights as the R4-native
 # ordinalValue, labels' numbers as optionPrefix.
 ORDINAL_VALUE = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
@@ -326,8 +329,9 @@ def patient_resource(p: PatientView) -> dict[str, Any]:
     EHRs find our patient by their own MRN (``Patient?identifier=``, docs/fhir.md,
     "Patient"), so every stored identifier is exposed. We store only a free-text
     display name and no gender, so US Core's mandatory elements are filled
-    the way its Missing Data rules allow: ``name.text`` plus a data-absent-reason
-    extension (constraint us-core-6) and ``gender: "unknown"``. US Core Patient
+    the way its Missing Data rules allow: ``name.text``, with the family name
+    present only as a data-absent-reason extension (``_family``; constraint
+    us-core-6), and ``gender: "unknown"``. US Core Patient
     also requires at least one identifier, so the profile is claimed only
     when the patient has one; claiming a profile we break would be worse
     than not claiming it (meta.profile is a SHOULD, docs/fhir.md, "Patient").
@@ -342,8 +346,11 @@ def patient_resource(p: PatientView) -> dict[str, Any]:
     resource["name"] = [
         {
             "text": p.display_name,
-            # No family/given parts are stored: DAR "unsupported" (us-core-6).
-            "extension": [{"url": DATA_ABSENT_REASON, "valueCode": "unsupported"}],
+            # No family/given parts are stored. The reason sits on the absent family
+            # name: us-core-6 then holds both as US Core 7.0.0 states it (on
+            # Patient.name) and as 5.0.1 did (on Patient), which a reason on the name
+            # itself fails (docs/fhir.md, "Patient").
+            "_family": {"extension": [{"url": DATA_ABSENT_REASON, "valueCode": "unsupported"}]},
         }
     ]
     resource["gender"] = "unknown"  # not collected; AdministrativeGender's own "unknown"
