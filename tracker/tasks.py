@@ -47,6 +47,7 @@ from pathlib import Path
 from flask import Flask, current_app, has_app_context
 from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey
 from huey.consumer import Consumer
+from redis import ConnectionPool
 from sqlalchemy.engine import make_url
 
 from tracker.config import ConfigError
@@ -66,7 +67,12 @@ def storage_for(app: Flask) -> Huey:
     """A Huey of the right kind for this app's settings (not yet the module's ``huey``)."""
     config = app.config
     if config.get("REDIS_URL"):
-        return RedisHuey("tracker", results=False, url=config["REDIS_URL"])
+        # An unreachable Redis fails an enqueue within seconds (a web request may be waiting),
+        # never hangs; reads wait longer than the consumer's 1 s blocking pop.
+        pool = ConnectionPool.from_url(
+            config["REDIS_URL"], socket_connect_timeout=2, socket_timeout=5
+        )
+        return RedisHuey("tracker", results=False, connection_pool=pool)
     url = config["SQLALCHEMY_DATABASE_URI"]
     if url.startswith("postgresql"):
         from tracker.queue import DatabaseStorage
@@ -138,6 +144,8 @@ def export(job_id: str) -> str:
         raise RuntimeError("tracker.tasks.configure(app) was not called")
     outcome = _run_export(_app, job_id)
     log.info("export %s: %s", job_id, outcome)
+    if outcome == "handed back":  # this worker is stopping: another one takes it from here
+        huey.enqueue(export.s(job_id))
     return outcome
 
 
@@ -208,8 +216,9 @@ def check_can_start(app: Flask) -> None:
 def run_worker(app: Flask, threads: int = CONSUMER_THREADS) -> None:
     """The worker process: the Huey consumer plus the ticker, until SIGTERM or SIGINT.
 
-    SIGTERM stops gracefully: no new task starts, running deliveries finish and the
-    ticker ends after its current tick. SIGINT stops at once. A delivery cut short
+    SIGTERM stops gracefully: no new task starts, running deliveries finish, running
+    exports hand their jobs back to the queue, and the ticker ends after its current
+    tick. SIGINT stops at once. A delivery cut short
     (SIGINT, SIGKILL) keeps its lease until it expires and is then claimed again.
     """
     check_can_start(app)
@@ -222,6 +231,8 @@ def run_worker(app: Flask, threads: int = CONSUMER_THREADS) -> None:
         graceful_signal="TERM",
         max_delay=1.0,
     )
+    # Exports watch this flag and hand their jobs back when the consumer begins to stop.
+    app.extensions["tracker.worker_stopping"] = consumer.stop_flag
     ticker = Ticker(app.config["REMINDER_INTERVAL_SECONDS"])
     ticker.start()
     try:

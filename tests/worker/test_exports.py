@@ -275,3 +275,23 @@ def test_cancel_while_a_worker_runs_the_export(
             db.session.scalars(select(AuditEvent).where(AuditEvent.action == "export")).all() == []
         )
     assert worker.terminate() == 0
+
+
+def test_a_stopping_worker_hands_its_export_to_another(
+    app, clinic, fhir, exports_dir, database_url, start_worker
+):
+    """SIGTERM (a rolling restart) does not wait for a long export: the job goes back to the
+    queue at once, its run not counted, and the other worker exports everything."""
+    slow = worker_env(exports_dir, TEST_ONLY_EXPORT_PAUSE_SECONDS=SLOW)
+    first = start_worker(database_url, "console", **slow)
+    status_url, job_id = kick_off(fhir)
+    wait_until(lambda: job_row(app, job_id).state == "running", timeout=60, step=0.1)
+    second = start_worker(database_url, "console", **worker_env(exports_dir))
+    assert first.terminate(timeout=15) == 0  # the whole export would take far longer
+    assert f"export {job_id}: handed back" in first.log()
+    manifest = poll(fhir, status_url)
+    assert_every_resource_once(fhir, manifest, clinic)
+    job = job_row(app, job_id)
+    assert (job.state, job.attempts) == ("completed", 1)
+    assert f"export {job_id}: completed" in second.log()
+    assert files_on_disk(exports_dir, job_id) == sorted(item["file"] for item in job.output)

@@ -261,7 +261,7 @@ def _progress(done: list[dict], kind: str | None = None, written: int = 0) -> st
 
 def run_export(app: Flask, job_id: str) -> str:
     """Claim the job if it is waiting and write one NDJSON file per type; returns what
-    became of it (completed, failed, cancelled, taken over, or not waiting)."""
+    became of it (completed, failed, cancelled, taken over, handed back, or not waiting)."""
     with app.app_context():
         try:
             claim = exports.claim(job_id)
@@ -304,6 +304,8 @@ def _write(claim: exports.Claim) -> str:
         return "completed"
     except exports.Lost:
         return exports.abandon(claim)
+    except exports.Stopping:
+        return exports.hand_back(claim)
     except Exception as error:  # the job records the failure; the client polls it
         exports.fail(claim, type(error).__name__)
         log.exception("export %s failed", claim.job_id)

@@ -33,6 +33,10 @@ the one place the status poll reads. It is the outbox's pattern
    ran out back to ``queued`` and enqueues it again; a job interrupted
    MAX_ATTEMPTS times fails instead of looping. A restarted job starts from
    scratch (its files are cheap to rewrite; a partial file is never trusted).
+   A worker asked to stop (SIGTERM, a rolling restart) does not finish its
+   exports: at the next resource each run puts its job back to ``queued``
+   (the attempt not counted) and enqueues it again for another worker, so the
+   stop takes seconds, not the length of an export.
    The tick also deletes files older than EXPORT_RETENTION_SECONDS (the job is
    then ``cancelled``, as a client's DELETE would leave it) and what a cancelled
    or failed job left behind.
@@ -67,6 +71,10 @@ TEMP_SUFFIX = ".part"
 
 class Lost(Exception):
     """This run no longer holds the job: it was cancelled, or went to another worker."""
+
+
+class Stopping(Exception):
+    """The worker is stopping (SIGTERM): the run hands its job back to the queue."""
 
 
 @dataclass(frozen=True)
@@ -141,12 +149,19 @@ class Heartbeat:
         self.claim = claim
         self.every = lease().total_seconds() / 4
         self.next_at = time.monotonic() + self.every
+        # Set by the worker when it begins a graceful stop (tracker.tasks.run_worker).
+        self.stopping = current_app.extensions.get("tracker.worker_stopping")
 
     def due(self) -> bool:
-        return time.monotonic() >= self.next_at
+        """Checked after every resource: cheap (a clock read, a flag)."""
+        stopping = self.stopping is not None and self.stopping.is_set()
+        return stopping or time.monotonic() >= self.next_at
 
     def renew(self, progress: str) -> None:
-        """Raise :class:`Lost` when the job is no longer this run's."""
+        """Raise :class:`Lost` when the job is no longer this run's, :class:`Stopping` when
+        the worker is stopping."""
+        if self.stopping is not None and self.stopping.is_set():
+            raise Stopping(self.claim.job_id)
         statement = (
             update(ExportJob)
             .where(
@@ -216,6 +231,31 @@ def fail(claim: Claim, reason: str) -> None:
         delete_files(claim.job_id)
     else:
         abandon(claim)
+
+
+def hand_back(claim: Claim) -> str:
+    """After :class:`Stopping`: the job waits again, its attempt not counted (this run ends
+    here, its files removed first), for another worker; returns "handed back"."""
+    for path in job_dir(claim.job_id).glob(f".*.{claim.attempt}{TEMP_SUFFIX}"):
+        path.unlink(missing_ok=True)
+    db.session.rollback()
+    with sqlite_write_lock():
+        handed = db.session.execute(
+            update(ExportJob)
+            .where(
+                ExportJob.id == claim.job_id,
+                ExportJob.attempts == claim.attempt,
+                ExportJob.state == "running",
+            )
+            .values(
+                state="queued",
+                attempts=claim.attempt - 1,
+                lease_until=utcnow() + lease(),
+                progress=WAITING,
+            )
+        ).rowcount
+        db.session.commit()
+    return "handed back" if handed else abandon(claim)
 
 
 def abandon(claim: Claim) -> str:
