@@ -191,10 +191,13 @@ def check_command() -> None:
 @cli.command("worker")
 @click.option("--threads", type=click.IntRange(1, 32), default=4, show_default=True)
 def worker_command(threads: int) -> None:
-    """Deliver reminders and alert notifications: the task consumer plus a ticker.
+    """Deliver reminders and alert notifications, run Bulk Data exports: the task consumer
+    plus a ticker.
 
     Every REMINDER_INTERVAL_SECONDS it writes due reminders and escalations to the
-    outbox and delivers what is waiting. SIGTERM stops it gracefully.
+    outbox and delivers what is waiting, re-enqueues exports whose worker died and
+    deletes expired export files. SIGTERM stops it gracefully (running exports go
+    back to the queue).
     """
     import logging
 
