@@ -128,7 +128,7 @@ def _target(kind: str, version: Version) -> dict[str, str]:
     return {"reference": f"{kind}/{version.view.logical_id}/_history/{version.view.version}"}
 
 
-def provenance_resource(version: Version) -> dict[str, Any]:
+def provenance_resource(version: Version, clinic: str) -> dict[str, Any]:
     """US Core Provenance for one version of a response chain.
 
     Targets are the version-specific Observation and QuestionnaireResponse (both
@@ -136,9 +136,10 @@ def provenance_resource(version: Version) -> dict[str, Any]:
     activity is CREATE, UPDATE (an amendment) or NULLIFY (entered in error); the
     agent is the author of the version, or the ``transmitter`` when an EHR
     integration sent it (US Core's two agent slices). An amendment or retraction
-    names the version it revised as an entity. No ``onBehalfOf``: tracker holds no
-    Organization resource, and no agent is a literal Practitioner or Device
-    reference, so US Core's provenance-1 does not require one.
+    names the version it revised as an entity. A clinician or an EHR acts
+    ``onBehalfOf`` the clinic (US Core's provenance-1 requires it for a
+    Practitioner or Device agent); tracker serves no Organization resource, so the
+    clinic is named by ``clinic`` (CLINIC_NAME) in a display-only reference.
     """
     view = version.view
     code, display = _ACTIVITY_CODES[version.activity]
@@ -156,6 +157,8 @@ def provenance_resource(version: Version) -> dict[str, Any]:
         "activity": {"coding": [{"system": DATA_OPERATION, "code": code, "display": display}]},
         "agent": [{"type": {"coding": [role]}, "who": version.agent}],
     }
+    if version.agent.get("type") in ("Practitioner", "Device"):
+        resource["agent"][0]["onBehalfOf"] = {"type": "Organization", "display": clinic}
     if version.activity != "create":
         previous = f"{view.logical_id}/_history/{view.version - 1}"
         resource["entity"] = [

@@ -785,7 +785,10 @@ def _provenances_of(rows: list[ResponseRow]) -> list[tuple[str, dict]]:
     return [
         (resource["id"], resource)
         for chain_id in sorted(versions)
-        for resource in map(provenance.provenance_resource, versions[chain_id])
+        for resource in (
+            provenance.provenance_resource(v, current_app.config["CLINIC_NAME"])
+            for v in versions[chain_id]
+        )
     ]
 
 
@@ -877,7 +880,7 @@ def read_provenance(raw_id: str) -> Response:
     match = [v for v in versions if v.view.version == version]
     if not match:
         raise FhirError(404, f"Provenance/{raw_id} is not known.")
-    resource = provenance.provenance_resource(match[0])
+    resource = provenance.provenance_resource(match[0], current_app.config["CLINIC_NAME"])
     audit.record_now("read", "Provenance", raw_id, match[0].view.patient_id)
     return versioned(resource, 1, match[0].view.updated_at)
 
@@ -942,7 +945,7 @@ def search_provenance() -> Response:
         )
     entries = []
     for version in page:
-        resource = provenance.provenance_resource(version)
+        resource = provenance.provenance_resource(version, current_app.config["CLINIC_NAME"])
         entries.append(
             {
                 "fullUrl": f"{fhir_base()}/Provenance/{resource['id']}",
