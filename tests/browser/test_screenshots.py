@@ -43,9 +43,15 @@ def demo_server(app, live_server):  # type: ignore[no-untyped-def]
 
 
 def fits(page: Page) -> None:
-    """The page itself never scrolls sideways; wide tables scroll inside their region."""
-    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-    culprits = page.evaluate(WIDE_ELEMENTS) if overflow > 0 else []
+    """The page itself never scrolls sideways; wide tables scroll inside their region.
+
+    Measured once the page has loaded (a click's navigation may still be under way when
+    the expectation before it is met), width and culprits in one evaluation.
+    """
+    page.wait_for_load_state("load")
+    overflow, culprits = page.evaluate(
+        "[document.documentElement.scrollWidth - window.innerWidth, " + WIDE_ELEMENTS + "]"
+    )
     assert overflow <= 0, f"{page.url} is {overflow}px wider than the viewport: {culprits}"
 
 
