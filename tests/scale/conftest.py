@@ -69,6 +69,7 @@ def redis_server(request: pytest.FixtureRequest) -> Iterator[RedisExecutor]:
         proc.start()
     client = redis.Redis(host=proc.host, port=proc.port)
     client.flushall()
+    client.config_resetstat()  # command counts start from zero for each test
     client.close()
     yield proc
     if not proc.running():
