@@ -43,3 +43,30 @@ def test_a_served_test_instance_turns_rate_limits_on_by_setting(tmp_path, monkey
     assert load(str(tmp_path), {"TRACKER_ENV": "test"})["RATELIMIT_ENABLED"] is False
     monkeypatch.setenv("RATELIMIT_ENABLED", "1")
     assert load(str(tmp_path), {"TRACKER_ENV": "test"})["RATELIMIT_ENABLED"] is True
+
+
+def test_a_call_that_cannot_reach_redis_answers_503_with_retry_after(tmp_path):
+    """The safety net for anything that must reach Redis (no route does today: the export
+    kick-off keeps its job row and the workers enqueue it later): a 503 to retry, never a 500,
+    as problem+json or, under /fhir, an OperationOutcome."""
+    import redis
+
+    from tests.conftest import make_app
+    from tests.test_health import closed_port
+
+    url = f"redis://127.0.0.1:{closed_port()}/0"
+    app = make_app(f"sqlite:///{tmp_path}/tracker.db", REDIS_URL=url)
+
+    def needs_redis() -> str:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+        return "unreachable"
+
+    app.add_url_rule("/needs-redis", "needs_redis", needs_redis)
+    app.add_url_rule("/fhir/needs-redis", "fhir_needs_redis", needs_redis)
+    client = app.test_client()
+    answer = client.get("/needs-redis")
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "5"
+    assert answer.content_type == "application/problem+json"
+    fhir = client.get("/fhir/needs-redis")
+    assert fhir.status_code == 503 and fhir.headers["Retry-After"] == "5"
+    assert fhir.json["resourceType"] == "OperationOutcome"
