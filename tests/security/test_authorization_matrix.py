@@ -18,7 +18,7 @@ from tests.fhir.test_ingest import phq9_resource
 from tests.helpers import PASSWORD, login, submit
 from tracker.auth.users import create_user
 from tracker.extensions import db
-from tracker.models import AccessToken, ExportJob
+from tracker.models import AccessToken, ExportJob, Patient
 from tracker.models.types import utcnow
 
 PRINCIPALS = (
@@ -71,6 +71,8 @@ FHIR_READ = policy(OK, **UNAUTHENTICATED, **FHIR_USERS_FORBIDDEN, client_wrong_s
 FHIR_PATIENT_READ = policy(OK, **UNAUTHENTICATED, **FHIR_USERS_FORBIDDEN)
 FHIR_CREATE = policy(403, **UNAUTHENTICATED, client=OK)
 FHIR_EXPORT = policy(OK, **UNAUTHENTICATED, **FHIR_USERS_FORBIDDEN, client_wrong_scope=403)
+# Patient history is not kept (only the current version): 404 for whoever may read patients.
+PATIENT_HISTORY_NOT_KEPT = policy(404, **UNAUTHENTICATED, **(FHIR_USERS_FORBIDDEN | {"admin": 404}))
 # Export status and files belong to the client that started the export.
 EXPORT_OWNER = policy(404, **UNAUTHENTICATED, client=OK)
 
@@ -174,12 +176,28 @@ POLICIES: dict[tuple[str, str], Policy] = {
     ("POST", "/fhir/QuestionnaireResponse"): FHIR_CREATE,
     ("GET", "/fhir/Questionnaire"): FHIR_READ,
     ("GET", "/fhir/Questionnaire/<code>"): FHIR_READ,
+    ("GET", "/fhir/Observation/<raw_id>/_history"): FHIR_READ,
+    ("GET", "/fhir/Observation/<raw_id>/_history/<raw_version>"): FHIR_READ,
+    ("GET", "/fhir/QuestionnaireResponse/<raw_id>/_history"): FHIR_READ,
+    ("GET", "/fhir/QuestionnaireResponse/<raw_id>/_history/<raw_version>"): FHIR_READ,
+    ("GET", "/fhir/Patient/<raw_id>/_history/<raw_version>"): FHIR_PATIENT_READ,
+    ("GET", "/fhir/Patient/<raw_id>/_history"): PATIENT_HISTORY_NOT_KEPT,
+    ("GET", "/fhir/Provenance"): FHIR_READ,
+    ("POST", "/fhir/Provenance/_search"): FHIR_READ,
+    ("GET", "/fhir/Provenance/<raw_id>"): FHIR_READ,
     ("GET", "/fhir/$export"): FHIR_EXPORT,
     ("GET", "/fhir/Patient/$export"): FHIR_EXPORT,
     ("GET", "/fhir/$export-status/<job_id>"): EXPORT_OWNER,
     ("DELETE", "/fhir/$export-status/<job_id>"): EXPORT_OWNER,
     ("GET", "/fhir/$export-file/<job_id>/<name>"): EXPORT_OWNER,
 }
+
+
+def current_patient_version(app: Flask, patient_id: str) -> str:
+    with app.app_context():
+        version = db.session.get(Patient, int(patient_id)).version
+        db.session.remove()
+        return str(version)
 
 
 def normalise(rule: str) -> str:
@@ -362,7 +380,12 @@ def test_every_route_for_every_principal(app, world, rsa_key, ec_key, capsys, tm
                 fixture.ids,
                 raw_id=fixture.ids[
                     "patient_id" if rule.startswith("/fhir/Patient/") else "response_id"
-                ],
+                ]
+                + ("-1" if rule.startswith("/fhir/Provenance/") else ""),  # its first version
+                # Observations keep every version; a Patient only its current one.
+                raw_version=current_patient_version(app, fixture.ids["patient_id"])
+                if rule.startswith("/fhir/Patient/")
+                else "1",
                 filename="app.css" if rule.startswith("/static/") else "swagger-ui.css",
             )
             rule_with_choices = re.sub(
