@@ -20,7 +20,7 @@ import pytest
 from tests.fhir.conftest import TOKEN_URL, Ehr, make_ehr
 
 FORM = "/api/v1/oauth/token"
-DOC = Path(__file__).resolve().parents[2] / "docs" / "fhir.md"
+DOC = Path(__file__).resolve().parents[2] / "docs/fhir.md"
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 SURVEY = "http://terminology.hl7.org/CodeSystem/observation-category|survey"
 
