@@ -13,6 +13,7 @@ from enum import StrEnum
 
 from flask_login import current_user
 from sqlalchemy import ColumnElement, exists, false, true
+from sqlalchemy.orm import lazyload
 
 from tracker.auth import audit
 from tracker.extensions import db
@@ -81,7 +82,8 @@ def allowed_patient(patient_id: int, allowed: frozenset[Relation] = READERS) -> 
 
 def patient_for(patient_id: int, allowed: frozenset[Relation] = READERS) -> Patient:
     """Load a patient the current user may act on, or abort 404/403 with an audit record."""
-    patient = db.session.get(Patient, patient_id)
+    # Identifiers load when a caller reads them, not with every request about a patient.
+    patient = db.session.get(Patient, patient_id, options=[lazyload(Patient.identifiers)])
     relation = relation_to(current_user, patient_id) if patient else None
     if patient is None or (relation not in allowed and relation not in READERS):
         audit.record_now(
