@@ -9,6 +9,7 @@ from contextvars import ContextVar
 from flask import has_request_context
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 # None: decide by context (requests write, at least an audit row); True/False: forced.
 _write_lock: ContextVar[bool | None] = ContextVar("sqlite_write_lock", default=None)
@@ -25,6 +26,23 @@ def sqlite_write_lock() -> Iterator[None]:
         yield
     finally:
         _write_lock.reset(token)
+
+
+def commit_keeping_loaded(session: Session) -> None:
+    """Commit without expiring what the session holds, for a caller that answers from it.
+
+    Expiry on commit makes the next attribute read a SELECT in a new transaction;
+    on SQLite inside a request that is a second ``BEGIN IMMEDIATE``, a write lock
+    taken only to read back the row just written (and held to the request's end).
+    Use it only when every attribute the caller reads was written by this
+    transaction or loaded in it and cannot have changed since.
+    """
+    keep = session.expire_on_commit
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = keep
 
 
 def configure_engine(engine: Engine) -> None:
@@ -47,7 +65,12 @@ def configure_engine(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         if engine.url.database not in (None, "", ":memory:"):
+            # WAL with synchronous=NORMAL: a commit is durable against a crash of the
+            # application (or of any process); on power loss or an OS crash the last
+            # transactions may be lost, never the database's consistency. Production
+            # runs on PostgreSQL (README, "Databases").
             cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
     @event.listens_for(engine, "begin")

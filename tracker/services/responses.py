@@ -16,11 +16,13 @@ from flask import current_app
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
+from sqlalchemy.orm.attributes import set_committed_value
 
 from tracker import instruments
 from tracker.analysis.change import deterioration
 from tracker.analysis.trends import DEFAULT_WINDOW, Anchor, Point, SeriesPeriod, find_baseline
 from tracker.auth import audit
+from tracker.database import commit_keeping_loaded
 from tracker.extensions import db
 from tracker.instruments import Instrument, InvalidAnswers
 from tracker.models import Alert, Response, TreatmentSeries, User
@@ -332,7 +334,7 @@ def submit(
         audit.record(
             "read", "response", previous.id, previous.patient_id, actor=enterer.audit_actor
         )
-        db.session.commit()
+        commit_keeping_loaded(db.session())  # loaded in this transaction: answer from it
         return previous, False
     row = _scored_row(submission, instrument, enterer)
     row.idempotency_actor = enterer.key if idempotency_key else None
@@ -356,7 +358,12 @@ def submit(
     row.chain_id = row.id  # the first version of its own chain
     _raise_alerts(row, instrument)
     audit.record("create", "response", row.id, row.patient_id, actor=enterer.audit_actor)
-    db.session.commit()
+    db.session.flush()  # a flush of the row expires its sub-select column; none comes after
+    # Nothing supersedes a row that is not yet committed: known without the sub-select.
+    set_committed_value(row, "superseded_by_id", None)
+    # Every attribute was written here: the caller answers from the row without reading
+    # it back (on SQLite that read would take the write lock a second time).
+    commit_keeping_loaded(db.session())
     return row, True
 
 
