@@ -68,7 +68,7 @@ def configure_engine(engine: Engine) -> None:
             # WAL with synchronous=NORMAL: a commit is durable against a crash of the
             # application (or of any process); on power loss or an OS crash the last
             # transactions may be lost, never the database's consistency. Production
-            # runs on PostgreSQL (README, "Databases").
+            # runs on PostgreSQL (README, "Production: gunicorn and PostgreSQL").
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
