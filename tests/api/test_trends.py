@@ -349,3 +349,56 @@ def test_trend_queries_do_not_grow_with_points_or_series(world):
             ended_at=f"2026-0{month}-02T08:00:00+00:00",
         )
     assert queries_for_trend() == few
+
+
+def test_prebuilt_body_is_the_schema_dump_byte_for_byte(app):
+    """The view builds its body without marshmallow; it must equal TrendSchema's dump."""
+    from datetime import UTC, datetime, timedelta
+
+    from tracker import instruments
+    from tracker.analysis.trends import Point, SeriesPeriod, analyse
+    from tracker.api.trends import TrendSchema, trend_body
+
+    day = datetime(2026, 1, 1, 9, tzinfo=UTC)
+    points = [
+        Point(10 + i, day + timedelta(days=i, microseconds=i * 7), total, sev, sid)
+        for i, (total, sev, sid) in enumerate(
+            [
+                (19, "moderately_severe", None),
+                (0, "minimal", 3),
+                (12, "moderate", 3),
+                (7, "mild", None),
+                (21, "severe", 4),
+            ]
+        )
+    ]
+    periods = [
+        SeriesPeriod(
+            3,
+            "Kétamine « induction » ✓",
+            "induction",
+            day + timedelta(days=1),
+            day + timedelta(days=2),
+        ),
+        SeriesPeriod(4, "Maintenance", "maintenance", day + timedelta(days=3), None),
+        SeriesPeriod(
+            5, "Before any score", "induction", day - timedelta(days=90), day - timedelta(days=80)
+        ),
+        SeriesPeriod(
+            6,
+            "Baseline zero",
+            "induction",
+            day + timedelta(days=1, hours=1),
+            day + timedelta(days=3),
+        ),
+    ]
+    phq9 = instruments.get("phq9")
+    trends = [
+        analyse(phq9, points, periods),
+        analyse(phq9, [], periods),
+        analyse(phq9, points[:1], []),
+    ]
+    with app.app_context():
+        for trend in trends:
+            assert trend_body(trend) == TrendSchema().dump(trend)
+            assert app.json.dumps(trend_body(trend)) == app.json.dumps(TrendSchema().dump(trend))

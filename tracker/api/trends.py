@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 import marshmallow as ma
 from flask import Response as HttpResponse
+from flask import current_app
 from flask_login import login_required
 
 from tracker import instruments
-from tracker.analysis.trends import Trend
+from tracker.analysis.trends import Anchor, Trend
 from tracker.api.blueprint import ApiBlueprint
 from tracker.api.fields import Id, StrictSchema
 from tracker.api.patients import PATIENT_ID
@@ -110,17 +114,84 @@ class TrendSchema(ma.Schema):
     latest = ma.fields.Nested(LatestSchema, allow_none=True)
 
 
+def _instant(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _anchor(anchor: Anchor | None) -> dict[str, Any] | None:
+    if anchor is None:
+        return None
+    return {
+        "response_id": str(anchor.response_id),
+        "total": anchor.total,
+        "completed_at": anchor.completed_at.isoformat(),
+    }
+
+
+def trend_body(trend: Trend) -> dict[str, Any]:
+    """What ``TrendSchema().dump(trend)`` gives, built directly as plain dicts.
+
+    A thousand points through nested marshmallow schemas cost ~45 % of the
+    request (bench/README.md, "Where the trend's time goes"); the schema stays
+    as the OpenAPI description, and tests/api/test_trends.py checks that this
+    body and the schema's dump are equal, field for field and in order.
+    """
+    latest = trend.latest
+    return {
+        "instrument": trend.instrument,
+        "points": [
+            {
+                "response_id": str(p.response_id),
+                "completed_at": p.completed_at.isoformat(),
+                "total": p.total,
+                "severity": p.severity,
+                "series_id": None if p.series_id is None else str(p.series_id),
+            }
+            for p in trend.points
+        ],
+        "series": [
+            {
+                "series_id": str(s.series_id),
+                "label": s.label,
+                "kind": s.kind,
+                "started_at": s.started_at.isoformat(),
+                "ended_at": _instant(s.ended_at),
+                "baseline": _anchor(s.baseline),
+                "post": _anchor(s.post),
+                "baseline_case": s.baseline_case,
+                "change": s.change,
+                "percent_change": None if s.percent_change is None else float(s.percent_change),
+                "response": s.response,
+                "remission": s.remission,
+                "reliable_change": s.reliable_change,
+                "meaningful_change": s.meaningful_change,
+                "clinically_significant": s.clinically_significant,
+            }
+            for s in trend.series
+        ],
+        "latest": None
+        if latest is None
+        else {
+            "response_id": str(latest.response_id),
+            "total": latest.total,
+            "severity": latest.severity,
+            "completed_at": latest.completed_at.isoformat(),
+        },
+    }
+
+
 @blp.route(f"/patients/{PATIENT_ID}/trends/{INSTRUMENT}", methods=["GET"])
 @login_required
 @documented_problems(blp, *READ_PROBLEMS, notes={422: "Invalid window"})
 @blp.arguments(TrendArgs, location="query")
 @blp.response(200, TrendSchema)
-def get_trend(args: dict, patient_id: int, instrument: str) -> Trend:
+def get_trend(args: dict, patient_id: int, instrument: str) -> HttpResponse:
     """Scores over time, and per series the baseline, post score and judged change."""
     patient = access.patient_for(patient_id)
     trend, _series = load_trend(patient.id, instrument, **_windows(args))
     audit.record_now("read", "trend", instrument, patient.id)
-    return trend
+    # A pre-built body (flask-smorest passes a Response through); TrendSchema documents it.
+    return current_app.json.response(trend_body(trend))
 
 
 @blp.route(f"/patients/{PATIENT_ID}/trends/{INSTRUMENT}.svg", methods=["GET"])
@@ -142,15 +213,7 @@ def get_trend_chart(args: dict, patient_id: int, instrument: str) -> HttpRespons
     svg = render_trend_svg(
         instruments.get(instrument),
         [ChartPoint(p.completed_at, p.total) for p in trend.points],
-        [
-            ChartSeries(
-                s.label,
-                s.started_at,
-                s.ended_at,
-                tuple(session.administered_at for session in s.sessions),
-            )
-            for s in series
-        ],
+        [ChartSeries(s.label, s.started_at, s.ended_at, s.sessions) for s in series],
         now=utcnow(),
         width=args["width"],
         height=args["height"],

@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import noload
 
 from tracker import instruments
 from tracker.analysis.trends import Point, SeriesPeriod, Trend, analyse
 from tracker.extensions import db
-from tracker.models import Response, TreatmentSeries
+from tracker.models import Response, TreatmentSeries, TreatmentSession
 from tracker.models.response import ResponseStatus
+
+_RESPONSE = Response.__table__.c
+_SERIES = TreatmentSeries.__table__.c
+_SESSION = TreatmentSession.__table__.c
+
+
+@dataclass(frozen=True, slots=True)
+class ChartedSeries:
+    """A series as its chart draws it: when it ran and when each session was given."""
+
+    label: str
+    started_at: datetime
+    ended_at: datetime | None
+    sessions: tuple[datetime, ...]  # administered_at, oldest first
 
 
 def load_trend(
@@ -20,36 +34,53 @@ def load_trend(
     baseline_window_days: int = 30,
     post_window_days: int = 30,
     with_sessions: bool = False,
-) -> tuple[Trend, list[TreatmentSeries]]:
-    """One query for the points, one for the series (and one for all sessions, for charts)."""
-    rows = db.session.execute(
+) -> tuple[Trend, list[ChartedSeries]]:
+    """One query for the points, one for the series (and one for all sessions, for charts).
+
+    Core statements on the request's connection, only the columns the trend
+    uses, rows unpacked as tuples: for a long history, ORM rows and entities
+    cost several times the queries themselves (bench/README.md, the trend).
+    The series' sessions are loaded only ``with_sessions`` (only charts draw them).
+    """
+    connection = db.session.connection()
+    rows = connection.execute(
         select(
-            Response.id,
-            Response.completed_at,
-            Response.total,
-            Response.severity,
-            Response.series_id,
+            _RESPONSE.id,
+            _RESPONSE.completed_at,
+            _RESPONSE.total,
+            _RESPONSE.severity,
+            _RESPONSE.series_id,
         )
         .where(
-            Response.patient_id == patient_id,
-            Response.instrument == code,
-            Response.status == ResponseStatus.FINAL,
+            _RESPONSE.patient_id == patient_id,
+            _RESPONSE.instrument == code,
+            _RESPONSE.status == ResponseStatus.FINAL,
         )
-        .order_by(Response.completed_at, Response.id)
+        .order_by(_RESPONSE.completed_at, _RESPONSE.id)
     ).all()
-    series = list(
-        db.session.scalars(
-            select(TreatmentSeries)
-            .where(TreatmentSeries.patient_id == patient_id)
-            .order_by(TreatmentSeries.started_at, TreatmentSeries.id)
-            .options(*([] if with_sessions else [noload(TreatmentSeries.sessions)]))
-        )
-    )
+    series = connection.execute(
+        select(_SERIES.id, _SERIES.label, _SERIES.kind, _SERIES.started_at, _SERIES.ended_at)
+        .where(_SERIES.patient_id == patient_id)
+        .order_by(_SERIES.started_at, _SERIES.id)
+    ).all()
     trend = analyse(
         instruments.get(code),
-        [Point(r.id, r.completed_at, r.total, r.severity, r.series_id) for r in rows],
-        [SeriesPeriod(s.id, s.label, s.kind, s.started_at, s.ended_at) for s in series],
+        [Point(*row) for row in rows],
+        [SeriesPeriod(*row) for row in series],
         baseline_window=timedelta(days=baseline_window_days),
         post_window=timedelta(days=post_window_days),
     )
-    return trend, series
+    sessions: dict[int, list[datetime]] = {row.id: [] for row in series}
+    if with_sessions and series:
+        for series_id, administered_at in connection.execute(
+            select(_SESSION.series_id, _SESSION.administered_at)
+            .join(TreatmentSeries.__table__, _SERIES.id == _SESSION.series_id)
+            .where(_SERIES.patient_id == patient_id)
+            .order_by(_SESSION.administered_at, _SESSION.id)
+        ):
+            sessions[series_id].append(administered_at)
+    charted = [
+        ChartedSeries(label, started_at, ended_at, tuple(sessions[series_id]))
+        for series_id, label, _kind, started_at, ended_at in series
+    ]
+    return trend, charted

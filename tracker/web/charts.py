@@ -15,9 +15,8 @@ from tracker.analysis.trends import Trend
 from tracker.auth import audit
 from tracker.charts.trend_svg import ChartPoint, ChartSeries, render_trend_svg
 from tracker.instruments import Instrument
-from tracker.models import TreatmentSeries
 from tracker.models.types import utcnow
-from tracker.services.trends import load_trend
+from tracker.services.trends import ChartedSeries, load_trend
 from tracker.web.render import local
 
 # Two renderings: a phone-width one keeps its text legible, CSS shows one of them.
@@ -33,9 +32,7 @@ class InstrumentChart:
     wide: Markup
 
 
-def _svg(
-    instrument: Instrument, trend: Trend, series: list[TreatmentSeries], size: tuple
-) -> Markup:
+def _svg(instrument: Instrument, trend: Trend, series: list[ChartedSeries], size: tuple) -> Markup:
     svg = render_trend_svg(
         instrument,
         [ChartPoint(local(p.completed_at), p.total) for p in trend.points],
@@ -44,7 +41,7 @@ def _svg(
                 s.label,
                 local(s.started_at),
                 local(s.ended_at) if s.ended_at else None,
-                tuple(local(x.administered_at) for x in s.sessions),
+                tuple(local(when) for when in s.sessions),
             )
             for s in series
         ],
