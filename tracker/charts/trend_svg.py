@@ -465,6 +465,7 @@ class _Chart:
         lanes = 1 + max((lab.lane for lab in self.series_labels), default=-1)
         self.top = PAD + TITLE_FS + 12 + lanes * (SERIES_FS + 4)
         self.bottom = height - PAD - 6 - 2 * (TICK_FS + 2)
+        self._xy_cache: list[tuple[float, float]] | None = None
 
     # ---- normalisation ---------------------------------------------------
 
@@ -835,7 +836,10 @@ class _Chart:
         return out
 
     def _xy(self) -> list[tuple[float, float]]:
-        return [(self.x(t), self.y(total)) for t, total in self.points]
+        """Every point's position, computed once per chart (the line, dots and labels use it)."""
+        if self._xy_cache is None:
+            self._xy_cache = [(self.x(t), self.y(total)) for t, total in self.points]
+        return self._xy_cache
 
     def _dense(self) -> bool:
         """More than one point per ~10 px: small plain dots, or the line looks beaded."""
@@ -843,9 +847,10 @@ class _Chart:
 
     def _score(self) -> list[str]:
         xy = self._xy()
+        shown = [(_num(x), _num(y)) for x, y in xy]
         out = []
         if len(xy) >= 2:
-            coords = " ".join(f"{_num(x)},{_num(y)}" for x, y in xy)
+            coords = " ".join(f"{x},{y}" for x, y in shown)
             out.append(
                 _el(
                     "polyline",
@@ -860,23 +865,30 @@ class _Chart:
                 )
             )
         dense = self._dense()
-        for (x, y), (t, total) in zip(xy, self.points, strict=True):
-            tip = f"{_day(t)}: {total} ({self._band_label(total)})"
-            out.append(
-                _el(
-                    "circle",
-                    {
-                        "class": "point",
-                        "cx": x,
-                        "cy": y,
-                        "r": 2.0 if dense else 3.5,
-                        "fill": LINE,
-                        "stroke": None if dense else "#FFFFFF",
-                        "stroke-width": None if dense else 1.25,
-                    },
-                    _tooltip(tip),
-                )
-            )
+        # Every dot is the same element but for its position and tooltip: _el builds it
+        # once with placeholders (no constant attribute holds a brace), filled per point.
+        dot = _el(
+            "circle",
+            {
+                "class": "point",
+                "cx": "{x}",
+                "cy": "{y}",
+                "r": 2.0 if dense else 3.5,
+                "fill": LINE,
+                "stroke": None if dense else "#FFFFFF",
+                "stroke-width": None if dense else 1.25,
+            },
+            "{tip}",
+        ).format
+        # The tooltip's "score (band)" part, escaped once per distinct total.
+        # escape() replaces character by character, so escaping the parts is
+        # escaping the whole; _day() gives digits, spaces and month names only.
+        tails: dict[int, str] = {}
+        for (x, y), (t, total) in zip(shown, self.points, strict=True):
+            tail = tails.get(total)
+            if tail is None:
+                tail = tails[total] = escape(f": {total} ({self._band_label(total)})")
+            out.append(dot(x=x, y=y, tip=f"<title>{_day(t)}{tail}</title>"))
         return out
 
     def _band_label(self, total: int) -> str:
