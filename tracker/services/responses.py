@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import or_, select, update
+from sqlalchemy import ScalarSelect, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
@@ -138,23 +138,79 @@ def _scored_row(submission: Submission, instrument: Instrument, enterer: Enterer
     )
 
 
+# The two statements every submission runs to look for a reliable worsening, built once:
+# building them (the alias, the correlated sub-select) cost more than running them.
+_PREVIOUS_TOTAL = (
+    select(Response.total)
+    .where(
+        Response.patient_id == bindparam("patient_id"),
+        Response.instrument == bindparam("instrument"),
+        Response.instrument_version == bindparam("instrument_version"),
+        Response.status == ResponseStatus.FINAL,
+        Response.id != bindparam("response_id"),
+        Response.completed_at <= bindparam("completed_at"),
+    )
+    .order_by(Response.completed_at.desc(), Response.id.desc())
+    .limit(1)
+)
+
+
+def _latest_before_start() -> ScalarSelect:
+    """Per series, the id of the patient's latest final score at or before its start."""
+    earlier = aliased(Response)
+    return (
+        select(earlier.id)
+        .where(
+            earlier.patient_id == bindparam("patient_id"),
+            earlier.instrument == bindparam("instrument"),
+            earlier.status == ResponseStatus.FINAL,
+            earlier.completed_at <= TreatmentSeries.started_at,
+        )
+        .order_by(earlier.completed_at.desc(), earlier.id.desc())
+        .limit(1)
+        .correlate(TreatmentSeries)
+        .scalar_subquery()
+    )
+
+
+_SERIES_BASELINES = (
+    select(
+        TreatmentSeries.id,
+        TreatmentSeries.label,
+        TreatmentSeries.kind,
+        TreatmentSeries.started_at,
+        TreatmentSeries.ended_at,
+        Response.id.label("response_id"),
+        Response.completed_at,
+        Response.total,
+        Response.severity,
+    )
+    .join(Response, Response.id == _latest_before_start())
+    .where(
+        TreatmentSeries.patient_id == bindparam("patient_id"),
+        TreatmentSeries.started_at <= bindparam("completed_at"),
+        or_(
+            TreatmentSeries.ended_at.is_(None),
+            TreatmentSeries.ended_at >= bindparam("ended_since"),
+        ),
+    )
+)
+
+
 def _previous_total(row: Response) -> int | None:
     """The patient's last final score of this instrument (and version) before this response.
 
     Another version may be scored on another scale, so its totals are not compared.
     """
     return db.session.scalar(
-        select(Response.total)
-        .where(
-            Response.patient_id == row.patient_id,
-            Response.instrument == row.instrument,
-            Response.instrument_version == row.instrument_version,
-            Response.status == ResponseStatus.FINAL,
-            Response.id != row.id,
-            Response.completed_at <= row.completed_at,
-        )
-        .order_by(Response.completed_at.desc(), Response.id.desc())
-        .limit(1)
+        _PREVIOUS_TOTAL,
+        {
+            "patient_id": row.patient_id,
+            "instrument": row.instrument,
+            "instrument_version": row.instrument_version,
+            "response_id": row.id,
+            "completed_at": row.completed_at,
+        },
     )
 
 
@@ -168,41 +224,14 @@ def _series_baselines(row: Response) -> list[Anchor]:
     ``find_baseline`` decides whether it is recent enough.
     """
     window = DEFAULT_WINDOW
-    earlier = aliased(Response)
-    latest_before_start = (
-        select(earlier.id)
-        .where(
-            earlier.patient_id == row.patient_id,
-            earlier.instrument == row.instrument,
-            earlier.status == ResponseStatus.FINAL,
-            earlier.completed_at <= TreatmentSeries.started_at,
-        )
-        .order_by(earlier.completed_at.desc(), earlier.id.desc())
-        .limit(1)
-        .correlate(TreatmentSeries)
-        .scalar_subquery()
-    )
     found = db.session.execute(
-        select(
-            TreatmentSeries.id,
-            TreatmentSeries.label,
-            TreatmentSeries.kind,
-            TreatmentSeries.started_at,
-            TreatmentSeries.ended_at,
-            Response.id.label("response_id"),
-            Response.completed_at,
-            Response.total,
-            Response.severity,
-        )
-        .join(Response, Response.id == latest_before_start)
-        .where(
-            TreatmentSeries.patient_id == row.patient_id,
-            TreatmentSeries.started_at <= row.completed_at,
-            or_(
-                TreatmentSeries.ended_at.is_(None),
-                TreatmentSeries.ended_at >= row.completed_at - window,
-            ),
-        )
+        _SERIES_BASELINES,
+        {
+            "patient_id": row.patient_id,
+            "instrument": row.instrument,
+            "completed_at": row.completed_at,
+            "ended_since": row.completed_at - window,
+        },
     ).all()
     baselines = []
     for s in found:
