@@ -44,7 +44,8 @@ from tracker import create_app  # noqa: E402
 from tracker.extensions import db  # noqa: E402
 
 CACHE = Path(os.environ.get("TRACKER_BENCH_CACHE", "/tmp/tracker-bench"))
-RESULTS = ROOT / "bench" / "results"
+# make bench-smoke points this elsewhere, so its small runs never replace the figures.
+RESULTS = Path(os.environ.get("TRACKER_BENCH_RESULTS", ROOT / "bench" / "results"))
 MIGRATIONS = str(ROOT / "migrations")
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 PG_OS_USER = "postgres"

@@ -144,7 +144,7 @@ def main() -> None:
     load_before = common.load()
     with (
         common.backend_server(args.backend) as server,
-        common.dataset(args.backend, server, args.patients, args.seed) as data,
+        common.dataset(args.backend, server, args.patients, args.seed, "export") as data,
     ):
         raw = run_child("raw", data.url)
         export = run_child("export", data.url)

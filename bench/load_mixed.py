@@ -244,7 +244,7 @@ def main() -> None:
         with throwaway_postgres() as url:
             result = run(url, "postgresql", args.seconds, args.patients, args.connections)
     print(json.dumps(result))
-    results = ROOT / "bench/results"
+    results = Path(os.environ.get("TRACKER_BENCH_RESULTS", ROOT / "bench/results"))
     results.mkdir(parents=True, exist_ok=True)
     (results / f"load_mixed_{args.backend}.json").write_text(json.dumps(result, indent=2) + "\n")
 
