@@ -402,3 +402,27 @@ def test_prebuilt_body_is_the_schema_dump_byte_for_byte(app):
         for trend in trends:
             assert trend_body(trend) == TrendSchema().dump(trend)
             assert app.json.dumps(trend_body(trend)) == app.json.dumps(TrendSchema().dump(trend))
+
+
+def test_fast_encoder_writes_what_jsonify_writes(app):
+    """orjson is used only where its bytes equal the JSON provider's; otherwise the provider."""
+    from tracker.api.trends import json_response
+
+    labels = [
+        "Ketamine induction",
+        'quote " backslash \\ slash / tab \t newline \n return \r',
+        "controls \x00 \x01 \x08 \x0c \x1f",
+        "DEL \x7f",
+        "Kétamine « induction » ✓ 🙂",
+        "lone surrogate \ud800",
+        "<script>alert(1)</script> & co",
+    ]
+    percents = [None, 0.0, -100.0, 2300.0] + [tenths / 10 for tenths in range(-1000, 8001)]
+    bodies = [{"label": label, "n": None, "ok": True, "no": False, "i": 7} for label in labels]
+    bodies.append({"percent_change": percents, "points": [{"response_id": "1", "total": 0}]})
+    bodies.append({"points": [], "latest": None})
+    with app.test_request_context():
+        for body in bodies:
+            fast = json_response(body)
+            assert fast.get_data() == app.json.response(body).get_data()
+            assert fast.mimetype == "application/json"

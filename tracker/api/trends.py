@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import marshmallow as ma
+import orjson
 from flask import Response as HttpResponse
 from flask import current_app
 from flask_login import login_required
@@ -180,6 +181,27 @@ def trend_body(trend: Trend) -> dict[str, Any]:
     }
 
 
+def json_response(body: dict[str, Any]) -> HttpResponse:
+    """``jsonify(body)``, byte for byte, about ten times faster for a long trend.
+
+    orjson writes what the app's JSON provider writes (compact, keys in order,
+    a newline added here) as long as every character is printable ASCII; the
+    provider escapes the others as \\uXXXX where orjson writes them raw, so a
+    body with any (a series label in another script, DEL, a lone surrogate)
+    goes through the provider itself. tests/api/test_trends.py compares both.
+    """
+    provider = current_app.json
+    compact = provider.compact if provider.compact is not None else not current_app.debug
+    if compact and not provider.sort_keys and provider.ensure_ascii:
+        try:
+            encoded = orjson.dumps(body)
+        except orjson.JSONEncodeError:
+            encoded = None
+        if encoded is not None and encoded.isascii() and b"\x7f" not in encoded:
+            return current_app.response_class(encoded + b"\n", mimetype=provider.mimetype)
+    return provider.response(body)
+
+
 @blp.route(f"/patients/{PATIENT_ID}/trends/{INSTRUMENT}", methods=["GET"])
 @login_required
 @documented_problems(blp, *READ_PROBLEMS, notes={422: "Invalid window"})
@@ -191,7 +213,7 @@ def get_trend(args: dict, patient_id: int, instrument: str) -> HttpResponse:
     trend, _series = load_trend(patient.id, instrument, **_windows(args))
     audit.record_now("read", "trend", instrument, patient.id)
     # A pre-built body (flask-smorest passes a Response through); TrendSchema documents it.
-    return current_app.json.response(trend_body(trend))
+    return json_response(trend_body(trend))
 
 
 @blp.route(f"/patients/{PATIENT_ID}/trends/{INSTRUMENT}.svg", methods=["GET"])
