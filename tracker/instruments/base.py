@@ -21,7 +21,7 @@ Adding an instrument is one file plus one line in the registry
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
@@ -260,6 +260,10 @@ class Instrument:
     instructions: str | None = None  # text shown before the stem, if any
     recall_period: str | None = None  # e.g. "2 weeks", "1 month"
     examples: Examples | None = None  # None: demo and synth leave it out
+    # (min_score, max_score), derived on first use: every compare() checks both totals.
+    _score_range: tuple[int, int] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         problems = _definition_problems(self)
@@ -274,12 +278,20 @@ class Instrument:
     @property
     def min_score(self) -> int:
         """Lowest possible total (every scored item starts at 0)."""
-        return sum(min(item.values) for item in self.items)
+        return self._range()[0]
 
     @property
     def max_score(self) -> int:
         """Highest possible total, derived from the options so it cannot drift."""
-        return sum(item.max_value for item in self.items)
+        return self._range()[1]
+
+    def _range(self) -> tuple[int, int]:
+        """Summed once per instrument (the definition is frozen), not on every call."""
+        if self._score_range is None:
+            low = sum(min(item.values) for item in self.items)
+            high = sum(item.max_value for item in self.items)
+            object.__setattr__(self, "_score_range", (low, high))
+        return self._score_range  # type: ignore[return-value]
 
     def item(self, number: int) -> Item:
         """The item with this 1-based number."""
