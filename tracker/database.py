@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import TypeVar
 
-from flask import has_request_context
+from flask import current_app, g, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 # None: decide by context (requests write, at least an audit row); True/False: forced.
 _write_lock: ContextVar[bool | None] = ContextVar("sqlite_write_lock", default=None)
+V = TypeVar("V", bound=Callable)
 
 
 @contextmanager
@@ -26,6 +28,41 @@ def sqlite_write_lock() -> Iterator[None]:
         yield
     finally:
         _write_lock.reset(token)
+
+
+def reads_first(view: V) -> V:
+    """Mark a route whose request reads before it writes: on SQLite its first transaction
+    is deferred, and :func:`begin_writing` takes the write lock when the writing starts.
+
+    A request holds SQLite's single write lock from its first statement (the
+    login, loaded before the view) to its commit; for a submission that is also
+    the patient, the access check and the scoring, while every other writer
+    waits (busy_timeout sleeps in steps of up to 100 ms: the latency's tail).
+    Every write in such a request goes through ``begin_writing``
+    (``audit.record`` calls it), so a write never upgrades a read transaction
+    that another connection has written past ("database is locked").
+    """
+    view.sqlite_reads_first = True  # type: ignore[attr-defined]
+    return view
+
+
+def _reading() -> bool:
+    """In a reads_first request that has not begun writing."""
+    if not has_request_context() or g.get("sqlite_writing", False):
+        return False
+    view = current_app.view_functions.get(request.endpoint or "")
+    return getattr(view, "sqlite_reads_first", False)
+
+
+def begin_writing(session: Session) -> None:
+    """In a :func:`reads_first` request, end its read transaction (keeping what it loaded)
+    so that the next one takes SQLite's write lock at BEGIN. A no-op anywhere else, and
+    on PostgreSQL (one transaction, no extra round trip)."""
+    if not _reading():
+        return
+    if session.get_bind().dialect.name == "sqlite":
+        commit_keeping_loaded(session)
+    g.sqlite_writing = True
 
 
 def commit_keeping_loaded(session: Session) -> None:
@@ -76,5 +113,5 @@ def configure_engine(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
         forced = _write_lock.get()
-        immediate = has_request_context() if forced is None else forced
+        immediate = (has_request_context() and not _reading()) if forced is None else forced
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -13,6 +13,7 @@ from tracker.api.fields import Id, Instant, StrictSchema
 from tracker.api.pagination import PageArgs, page_schema
 from tracker.api.patients import PATIENT_ID
 from tracker.auth import access, audit
+from tracker.database import reads_first
 from tracker.models import Response
 from tracker.models.response import STATUSES
 from tracker.problems import READ_PROBLEMS, WRITE_PROBLEMS, documented_problems
@@ -184,6 +185,7 @@ class IdempotencyHeader(ma.Schema):
 
 
 @blp.route(f"/patients/{PATIENT_ID}/responses", methods=["POST"])
+@reads_first  # SQLite's write lock from the service's first write, not from the login
 @login_required
 @documented_problems(
     blp, *WRITE_PROBLEMS, notes={409: "Idempotency-Key reused with a different body"}

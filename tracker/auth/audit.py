@@ -8,6 +8,7 @@ from flask import g, has_request_context, request
 from flask_login import current_user
 from sqlalchemy import insert
 
+from tracker.database import begin_writing
 from tracker.extensions import db
 from tracker.models import AuditEvent
 from tracker.models.types import utcnow
@@ -33,6 +34,7 @@ def record(
     detail: str | None = None,
 ) -> AuditEvent:
     """Add an audit event to the current transaction: it commits or rolls back with the work."""
+    begin_writing(db.session())  # a reads-first request takes SQLite's write lock here
     actor_type, actor_id = actor or _actor()
     event = AuditEvent(
         actor_type=actor_type,

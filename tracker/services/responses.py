@@ -22,7 +22,7 @@ from tracker import instruments
 from tracker.analysis.change import deterioration
 from tracker.analysis.trends import DEFAULT_WINDOW, Anchor, Point, SeriesPeriod, find_baseline
 from tracker.auth import audit
-from tracker.database import commit_keeping_loaded
+from tracker.database import begin_writing, commit_keeping_loaded
 from tracker.extensions import db
 from tracker.instruments import Instrument, InvalidAnswers
 from tracker.models import Alert, Response, TreatmentSeries, User
@@ -358,6 +358,7 @@ def submit(
     instrument = _instrument(submission.instrument, submission.instrument_version)
     enterer = enterer_of(actor)
     fingerprint = submission.fingerprint()
+    begin_writing(db.session())  # from here on one write-locked transaction (SQLite)
     previous = _earlier_submission(enterer, idempotency_key, source_identifier, fingerprint)
     if previous is not None:
         audit.record(
