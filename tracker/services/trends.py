@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from tracker import instruments
 from tracker.analysis.trends import Point, SeriesPeriod, Trend, analyse
@@ -16,6 +16,35 @@ from tracker.models.response import ResponseStatus
 _RESPONSE = Response.__table__.c
 _SERIES = TreatmentSeries.__table__.c
 _SESSION = TreatmentSession.__table__.c
+
+# Built once: building a statement and its cache key on every request cost more
+# than running it for a short history (cProfile of an empty trend).
+_POINTS = (
+    select(
+        _RESPONSE.id,
+        _RESPONSE.completed_at,
+        _RESPONSE.total,
+        _RESPONSE.severity,
+        _RESPONSE.series_id,
+    )
+    .where(
+        _RESPONSE.patient_id == bindparam("patient_id"),
+        _RESPONSE.instrument == bindparam("code"),
+        _RESPONSE.status == ResponseStatus.FINAL.value,
+    )
+    .order_by(_RESPONSE.completed_at, _RESPONSE.id)
+)
+_SERIES_PERIODS = (
+    select(_SERIES.id, _SERIES.label, _SERIES.kind, _SERIES.started_at, _SERIES.ended_at)
+    .where(_SERIES.patient_id == bindparam("patient_id"))
+    .order_by(_SERIES.started_at, _SERIES.id)
+)
+_SESSIONS = (
+    select(_SESSION.series_id, _SESSION.administered_at)
+    .join(TreatmentSeries.__table__, _SERIES.id == _SESSION.series_id)
+    .where(_SERIES.patient_id == bindparam("patient_id"))
+    .order_by(_SESSION.administered_at, _SESSION.id)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,26 +72,8 @@ def load_trend(
     The series' sessions are loaded only ``with_sessions`` (only charts draw them).
     """
     connection = db.session.connection()
-    rows = connection.execute(
-        select(
-            _RESPONSE.id,
-            _RESPONSE.completed_at,
-            _RESPONSE.total,
-            _RESPONSE.severity,
-            _RESPONSE.series_id,
-        )
-        .where(
-            _RESPONSE.patient_id == patient_id,
-            _RESPONSE.instrument == code,
-            _RESPONSE.status == ResponseStatus.FINAL,
-        )
-        .order_by(_RESPONSE.completed_at, _RESPONSE.id)
-    ).all()
-    series = connection.execute(
-        select(_SERIES.id, _SERIES.label, _SERIES.kind, _SERIES.started_at, _SERIES.ended_at)
-        .where(_SERIES.patient_id == patient_id)
-        .order_by(_SERIES.started_at, _SERIES.id)
-    ).all()
+    rows = connection.execute(_POINTS, {"patient_id": patient_id, "code": code}).all()
+    series = connection.execute(_SERIES_PERIODS, {"patient_id": patient_id}).all()
     trend = analyse(
         instruments.get(code),
         [Point(*row) for row in rows],
@@ -72,12 +83,7 @@ def load_trend(
     )
     sessions: dict[int, list[datetime]] = {row.id: [] for row in series}
     if with_sessions and series:
-        for series_id, administered_at in connection.execute(
-            select(_SESSION.series_id, _SESSION.administered_at)
-            .join(TreatmentSeries.__table__, _SERIES.id == _SESSION.series_id)
-            .where(_SERIES.patient_id == patient_id)
-            .order_by(_SESSION.administered_at, _SESSION.id)
-        ):
+        for series_id, administered_at in connection.execute(_SESSIONS, {"patient_id": patient_id}):
             sessions[series_id].append(administered_at)
     charted = [
         ChartedSeries(label, started_at, ended_at, tuple(sessions[series_id]))
