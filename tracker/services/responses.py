@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import ScalarSelect, bindparam, or_, select, update
+from sqlalchemy import ScalarSelect, bindparam, literal, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
@@ -197,27 +197,21 @@ _SERIES_BASELINES = (
 )
 
 
-def _previous_total(row: Response) -> int | None:
-    """The patient's last final score of this instrument (and version) before this response.
+# Both in one round trip: the previous total in every row, one row per series (the
+# series columns null when there is none).
+_SERIES = _SERIES_BASELINES.subquery("series")
+_ONE_ROW = select(literal(1).label("one")).subquery("one_row")
+_DETERIORATION_INPUTS = select(
+    _PREVIOUS_TOTAL.scalar_subquery().label("previous_total"), _SERIES
+).select_from(_ONE_ROW.outerjoin(_SERIES, true()))
+
+
+def _previous_and_baselines(row: Response) -> tuple[int | None, list[Anchor]]:
+    """The patient's last final score of this instrument (and version) before this
+    response, and the baselines of the patient's series that are ongoing at
+    ``row.completed_at`` or ended within the post window before it; one statement.
 
     Another version may be scored on another scale, so its totals are not compared.
-    """
-    return db.session.scalar(
-        _PREVIOUS_TOTAL,
-        {
-            "patient_id": row.patient_id,
-            "instrument": row.instrument,
-            "instrument_version": row.instrument_version,
-            "response_id": row.id,
-            "completed_at": row.completed_at,
-        },
-    )
-
-
-def _series_baselines(row: Response) -> list[Anchor]:
-    """The baselines of the patient's series that are ongoing at ``row.completed_at``
-    or ended within the post window before it; one statement.
-
     The baseline is the trend's (:func:`tracker.analysis.trends.find_baseline`):
     the latest final score at or before the start, within the baseline window.
     The statement fetches, per series, that latest score at or before the start;
@@ -225,31 +219,35 @@ def _series_baselines(row: Response) -> list[Anchor]:
     """
     window = DEFAULT_WINDOW
     found = db.session.execute(
-        _SERIES_BASELINES,
+        _DETERIORATION_INPUTS,
         {
             "patient_id": row.patient_id,
             "instrument": row.instrument,
+            "instrument_version": row.instrument_version,
+            "response_id": row.id,
             "completed_at": row.completed_at,
             "ended_since": row.completed_at - window,
         },
     ).all()
     baselines = []
     for s in found:
+        if s.id is None:  # no series: the outer join's one row
+            continue
         period = SeriesPeriod(s.id, s.label, s.kind, s.started_at, s.ended_at)
         point = Point(s.response_id, s.completed_at, s.total, s.severity)
         baseline = find_baseline([point], period, window)
         if baseline is not None and baseline.response_id != row.id:
             baselines.append(baseline)
-    return baselines
+    return found[0].previous_total, baselines
 
 
 def _deteriorated(row: Response, instrument: Instrument) -> bool:
     """Reliably worse than the previous final score, or than the baseline of a series
     that is ongoing or ended within the post window (docs/clinical-rules.md, "Alerts")."""
-    previous = _previous_total(row)
+    previous, baselines = _previous_and_baselines(row)
     if previous is not None and deterioration(instrument, previous, row.total):
         return True
-    return any(deterioration(instrument, b.total, row.total) for b in _series_baselines(row))
+    return any(deterioration(instrument, b.total, row.total) for b in baselines)
 
 
 def _raise_alerts(
