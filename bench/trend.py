@@ -15,6 +15,7 @@ analysis, serialisation).
 
 from __future__ import annotations
 
+import gc
 import math
 from collections.abc import Callable
 from datetime import timedelta
@@ -126,6 +127,7 @@ def main() -> None:
             stored = db.session.scalar(
                 select(func.count()).where(TreatmentSeries.patient_id == patient_id)
             )
+        gc.freeze()  # as wsgi.py does once the app is built
         load_before = common.load()
         client, _csrf = common.login(app, email, SYNTH_PASSWORD)
         url = f"/api/v1/patients/{patient_id}/trends/phq9"
