@@ -830,23 +830,24 @@ class _Chart:
             # Narrower triangles when sessions are close, so each stays distinguishable.
             gaps = [b - a for a, b in zip(xs, xs[1:], strict=False) if b > a]
             half = min(4.5, max(2.0, min(gaps, default=9.0) / 2 - 0.5))
+            top, base = _num(self.bottom - 8), _num(self.bottom)
+            # One template per series, as for the score's dots: only the path and tooltip vary.
+            triangle = _el(
+                "path",
+                {
+                    "class": "session",
+                    "d": "{d}",
+                    "fill": span.colour,
+                    "stroke": "#FFFFFF",
+                    "stroke-width": 0.75,
+                },
+                "{tip}",
+            ).format
             for number, (when, x) in enumerate(zip(span.sessions, xs, strict=True), start=1):
-                top, base = _num(self.bottom - 8), _num(self.bottom)
+                # Digits, "-", ".", spaces and M/L/Z: quoteattr would leave the path as it is.
                 d = f"M{_num(x)} {top}L{_num(x + half)} {base}L{_num(x - half)} {base}Z"
                 tip = f"{span.label}: session {number}, {_day(when)}"
-                out.append(
-                    _el(
-                        "path",
-                        {
-                            "class": "session",
-                            "d": d,
-                            "fill": span.colour,
-                            "stroke": "#FFFFFF",
-                            "stroke-width": 0.75,
-                        },
-                        _tooltip(tip),
-                    )
-                )
+                out.append(triangle(d=d, tip=_tooltip(tip)))
         return out
 
     def _xy(self) -> list[tuple[float, float]]:
@@ -861,7 +862,10 @@ class _Chart:
 
     def _score(self) -> list[str]:
         xy = self._xy()
-        shown = [(_num(x), _num(y)) for x, y in xy]
+        heights: dict[float, str] = {}  # a score's y, formatted once per distinct score
+        shown = [
+            (_num(x), heights[y] if y in heights else heights.setdefault(y, _num(y))) for x, y in xy
+        ]
         out = []
         if len(xy) >= 2:
             coords = " ".join(f"{x},{y}" for x, y in shown)
@@ -916,10 +920,12 @@ class _Chart:
         xy = self._xy()
         samples = list(xy)
         for (xa, ya), (xb, yb) in zip(xy, xy[1:], strict=False):
-            steps = max(1, int(math.hypot(xb - xa, yb - ya) // 4))
-            samples += [
-                (xa + (xb - xa) * k / steps, ya + (yb - ya) * k / steps) for k in range(1, steps)
-            ]
+            steps = int(math.hypot(xb - xa, yb - ya) // 4)
+            if steps > 1:  # a shorter segment has no sample between its ends
+                samples += [
+                    (xa + (xb - xa) * k / steps, ya + (yb - ya) * k / steps)
+                    for k in range(1, steps)
+                ]
         for span in self.spans:  # session triangles
             samples += [(self.x(t), self.bottom - 4) for t in span.sessions]
         return samples
