@@ -138,6 +138,26 @@ def series_page(series_id: int) -> tuple[str, int]:
     return _series_page(series, values, FormErrors())
 
 
+def _change(
+    series: TreatmentSeries, field: str, value: object, done: str
+) -> HttpResponse | tuple[str, int]:
+    """Change one field of the series as of the version the page showed (no lost update)."""
+    errors = FormErrors()
+    try:
+        service.change(series, {field: value}, if_match=request.form.get("version") or None)
+    except Invalid as invalid:
+        _place(invalid, errors)
+        return _series_page(series, request.form.to_dict(), errors, 422)
+    except Stale:
+        db.session.refresh(series)
+        errors.add(
+            field, "Someone changed this series since you opened the page; check it and try again."
+        )
+        return _series_page(series, {}, errors, 409)
+    flash(done)
+    return redirect(url_for("web.series_page", series_id=series.id), code=303)
+
+
 @bp.post(f"/clinic/series/{SERIES_ID}/end")
 @clinic_page
 def series_end(series_id: int) -> HttpResponse | tuple[str, int]:
@@ -147,21 +167,7 @@ def series_end(series_id: int) -> HttpResponse | tuple[str, int]:
     ended = local_datetime(request.form, "ended_at", errors, required=False)
     if errors:
         return _series_page(series, request.form.to_dict(), errors, 422)
-    try:
-        # The version the page showed: a series changed since is not overwritten.
-        service.change(series, {"ended_at": ended}, if_match=request.form.get("version") or None)
-    except Invalid as invalid:
-        _place(invalid, errors)
-        return _series_page(series, request.form.to_dict(), errors, 422)
-    except Stale:
-        db.session.refresh(series)
-        errors.add(
-            "ended_at",
-            "Someone changed this series since you opened the page; check it and try again.",
-        )
-        return _series_page(series, {}, errors, 409)
-    flash("Series ended." if ended else "Series reopened.")
-    return redirect(url_for("web.series_page", series_id=series.id), code=303)
+    return _change(series, "ended_at", ended, "Series ended." if ended else "Series reopened.")
 
 
 @bp.post(f"/clinic/series/{SERIES_ID}/sessions")
@@ -193,17 +199,5 @@ def series_plan(series_id: int) -> HttpResponse | tuple[str, int]:
     plan_id = optional_id(request.form, "plan_id", errors)
     if errors:
         return _series_page(series, request.form.to_dict(), errors, 422)
-    try:
-        service.change(series, {"plan_id": plan_id}, if_match=request.form.get("version") or None)
-    except Invalid as invalid:
-        _place(invalid, errors)
-        return _series_page(series, request.form.to_dict(), errors, 422)
-    except Stale:
-        db.session.refresh(series)
-        errors.add(
-            "plan_id",
-            "Someone changed this series since you opened the page; check it and try again.",
-        )
-        return _series_page(series, {}, errors, 409)
-    flash("Measurement plan saved." if plan_id else "Measurement plan removed.")
-    return redirect(url_for("web.series_page", series_id=series.id), code=303)
+    message = "Measurement plan saved." if plan_id else "Measurement plan removed."
+    return _change(series, "plan_id", plan_id, message)
