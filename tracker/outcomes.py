@@ -181,6 +181,31 @@ def _shift_days(instant: ColumnElement[datetime], days: int) -> ColumnElement[da
 # --------------------------------------------------------------------------
 
 
+def series_selection(
+    *,
+    patient_ids: Select[Any] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    kind: str | None = None,
+) -> list[ColumnElement[bool]]:
+    """Which series an outcome counts (docs/api.md, "Outcomes"): the patients given (None:
+    all), series started between ``since`` and ``until`` (both included), of ``kind``.
+
+    The figures and the measurement-plan schedule of one outcome select the same series.
+    """
+    series_t = TreatmentSeries.__table__.c
+    conditions: list[ColumnElement[bool]] = []
+    if patient_ids is not None:
+        conditions.append(series_t.patient_id.in_(patient_ids))
+    if since is not None:
+        conditions.append(series_t.started_at >= since)
+    if until is not None:
+        conditions.append(series_t.started_at <= until)
+    if kind is not None:
+        conditions.append(series_t.kind == kind)
+    return conditions
+
+
 def clinic_outcomes(
     instrument: Instrument,
     *,
@@ -213,15 +238,7 @@ def clinic_outcomes(
             raise ValueError(f"{name} must be a non-negative integer, not {days!r}")
 
     series_t = TreatmentSeries.__table__.c
-    conditions: list[ColumnElement[bool]] = []
-    if patient_ids is not None:
-        conditions.append(series_t.patient_id.in_(patient_ids))
-    if since is not None:
-        conditions.append(series_t.started_at >= since)
-    if until is not None:
-        conditions.append(series_t.started_at <= until)
-    if kind is not None:
-        conditions.append(series_t.kind == kind)
+    conditions = series_selection(patient_ids=patient_ids, since=since, until=until, kind=kind)
     selected = (
         select(
             series_t.patient_id,

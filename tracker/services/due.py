@@ -21,6 +21,7 @@ from tracker.extensions import db
 from tracker.models import Patient, Response, TreatmentSeries, User
 from tracker.models.response import ResponseStatus
 from tracker.models.types import utcnow
+from tracker.outcomes import series_selection
 from tracker.scheduling import Completion, DueItem, Occurrence, SeriesSpan
 from tracker.scheduling.plans import OFFSET_DAYS, WINDOW_DAYS
 from tracker.scheduling.windows import items_of, occurrences
@@ -163,15 +164,7 @@ def schedule(
     """(completed, missed) items of ``instrument`` whose window has closed, in the series
     the outcomes select (same filters: visible patients, series start range, kind)."""
     now = now or utcnow()
-    where: list[ColumnElement[bool]] = []
-    if patient_ids is not None:
-        where.append(TreatmentSeries.patient_id.in_(patient_ids))
-    if since is not None:
-        where.append(TreatmentSeries.started_at >= since)
-    if until is not None:
-        where.append(TreatmentSeries.started_at <= until)
-    if kind is not None:
-        where.append(TreatmentSeries.kind == kind)
+    where = series_selection(patient_ids=patient_ids, since=since, until=until, kind=kind)
     found = [o for o in _schedules(where, now) if o.closes_at < now and instrument in o.instruments]
     statuses = [item.status for item in _items(found, now) if item.instrument == instrument]
     return statuses.count("completed"), statuses.count("missed")
