@@ -38,6 +38,7 @@ from tests.worker.conftest import (  # noqa: F401  (fixtures reused here)
     start_worker,
     wait_until,
 )
+from tests.worker.test_exports import clinic  # noqa: F401  (the same synthetic clinic)
 
 REDIS_SERVER = os.environ.get("TRACKER_REDIS_SERVER", "/usr/bin/redis-server")
 REQUIRE_REDIS = os.environ.get("TRACKER_REQUIRE_REDIS") == "1"

@@ -7,39 +7,20 @@ from __future__ import annotations
 import base64
 import json
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import requests
-from sqlalchemy import func, select
 
 from tests.fhir.conftest import make_ehr
 from tests.scale.conftest import PUBLIC_BASE_URL, Instance, redis_url
 from tests.worker.conftest import WorkerProcess, wait_until
 from tracker.extensions import db
-from tracker.models import ExportJob, Patient, Response
-from tracker.models.response import ResponseStatus
-from tracker.synth import generate
+from tracker.models import ExportJob
 
 ASYNC = {"Prefer": "respond-async", "Accept": "application/fhir+json"}
-END = datetime(2026, 6, 1, tzinfo=UTC)
 SLOW = "0.004"  # seconds per exported resource: a run of ~1,000 resources takes seconds
-
-
-@pytest.fixture
-def clinic(app, world) -> dict[str, int]:  # type: ignore[no-untyped-def]
-    """A synthetic clinic (about a thousand resources); how many of each type it exports."""
-    with app.app_context():
-        generate(40, seed=13, end=END)
-        patients = db.session.scalar(select(func.count()).select_from(Patient))
-        heads = db.session.scalar(
-            select(func.count())
-            .select_from(Response)
-            .where(Response.status != ResponseStatus.AMENDED)
-        )
-    return {"Patient": patients, "Observation": heads, "QuestionnaireResponse": heads}
 
 
 @pytest.fixture
