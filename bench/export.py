@@ -6,8 +6,11 @@ HTTP would add only the kick-off request and polling, and would put the
 export in a gunicorn worker's thread where its memory cannot be told apart.
 The baseline reads the same rows (``status != 'amended'``, by id) through a
 raw DBAPI cursor (server-side on PostgreSQL: a named psycopg cursor; SQLite
-cursors step through the table anyway) and writes each row as one line of
-``json.dumps`` (the same library and separators as the export) to NDJSON.
+cursors step through the table anyway) and writes each row as one compact line
+of ``json.dumps`` to NDJSON: the baseline issue 14's target was set against.
+The export encodes with orjson since then, so the same raw read is also timed
+with ``orjson.dumps`` (``raw_orjson``): the floor of reading and writing the rows
+with the export's own encoder, reported as a second ratio.
 Each side runs in a fresh child process, so its peak RSS (``ru_maxrss``) is
 its own; the figures are Observations/s, peak RSS, and the export/raw ratios.
 
@@ -74,9 +77,16 @@ def child_export(url: str, directory: str) -> dict[str, Any]:
     }
 
 
-def child_raw(url: str, directory: str) -> dict[str, Any]:
-    """The same rows through a raw cursor, each serialised with json.dumps to NDJSON."""
+def child_raw(url: str, directory: str, encoder: str = "json") -> dict[str, Any]:
+    """The same rows through a raw cursor, each serialised with json.dumps (or orjson)."""
+    import orjson
+
     from tracker.models.types import utcnow
+
+    def line(row: dict) -> bytes:
+        if encoder == "orjson":
+            return orjson.dumps(row, default=str)
+        return json.dumps(row, separators=(",", ":"), default=str).encode()
 
     now = utcnow()
     rss_before = _rss_mb()
@@ -99,12 +109,10 @@ def child_raw(url: str, directory: str) -> dict[str, Any]:
     columns = [d[0] for d in cursor.description]
     count = 0
     path = Path(directory) / "raw.ndjson"
-    with path.open("w", encoding="utf-8") as handle:
+    with path.open("wb") as handle:
         for row in cursor:
-            handle.write(
-                json.dumps(dict(zip(columns, row, strict=True)), separators=(",", ":"), default=str)
-            )
-            handle.write("\n")
+            handle.write(line(dict(zip(columns, row, strict=True))))
+            handle.write(b"\n")
             count += 1
     connection.close()
     seconds = time.perf_counter() - started
@@ -133,13 +141,16 @@ def main() -> None:
     args = common.arguments(
         __doc__.splitlines()[0],
         patients={"type": int, "default": 10000},
-        child={"choices": ("export", "raw"), "default": None},
+        child={"choices": ("export", "raw", "raw_orjson"), "default": None},
         url={"default": None},
         dir={"default": None},
     )
     if args.child:
-        run = child_export if args.child == "export" else child_raw
-        print(json.dumps(run(args.url, args.dir)))
+        if args.child == "export":
+            print(json.dumps(child_export(args.url, args.dir)))
+        else:
+            encoder = "orjson" if args.child == "raw_orjson" else "json"
+            print(json.dumps(child_raw(args.url, args.dir, encoder)))
         return
     load_before = common.load()
     with (
@@ -149,6 +160,7 @@ def main() -> None:
         raw = run_child("raw", data.url)
         export = run_child("export", data.url)
         raw_again = run_child("raw", data.url)  # after: both sides see a warm cache once
+        raw_orjson = run_child("raw_orjson", data.url)
         version = server.version() if server else None
     raw_best = min(raw, raw_again, key=lambda r: r["seconds"])
     assert export["observations"] == raw_best["rows"], (export, raw_best)
@@ -157,7 +169,11 @@ def main() -> None:
         "export": export,
         "raw_cursor": raw_best,
         "raw_cursor_runs": [raw, raw_again],
+        "raw_cursor_orjson": raw_orjson,
         "ratio_export_rate_to_raw": round(export["per_second"] / raw_best["per_second"], 3),
+        "ratio_export_rate_to_raw_orjson": round(
+            export["per_second"] / raw_orjson["per_second"], 3
+        ),
         "ratio_export_peak_rss_to_raw": round(export["peak_rss_mb"] / raw_best["peak_rss_mb"], 2),
         "load_before": load_before,
         "load_after": common.load(),

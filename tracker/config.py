@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from tracker.models.types import json_column_loads
+
 ENVIRONMENTS = ("development", "production", "test")
 
 
@@ -190,8 +192,13 @@ def engine_options(url: str) -> dict:
     """Engine settings per backend: a waiting SQLite writer, a self-healing PG pool."""
     # hide_parameters: a failed statement's error must not carry answers into the logs.
     if url.startswith("sqlite"):
-        return {"connect_args": {"timeout": 30}, "hide_parameters": True}
+        return {
+            "connect_args": {"timeout": 30},
+            "hide_parameters": True,
+            "json_deserializer": json_column_loads,
+        }
     return {
+        "json_deserializer": json_column_loads,
         "pool_pre_ping": True,  # a restarted database is noticed and reconnected
         "pool_size": 5,
         "max_overflow": 5,

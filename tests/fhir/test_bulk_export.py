@@ -117,3 +117,41 @@ def test_scope_must_cover_every_exported_type(world, app, rsa_key, ec_key):
     patients_only = make_ehr(app, rsa_key, ec_key, scopes=["system/Patient.rs"])
     api = Fhir(app, token_for(app, patients_only, "system/Patient.rs"))
     assert api.get("/fhir/$export", **ASYNC).status_code == 403
+
+
+def test_exported_resources_equal_the_reads(world, fhir, tmp_path):
+    """The export maps plain result rows, the reads ORM rows: both must give the same
+    resources, for a corrected, a retracted, a prorated and an EHR-imported response."""
+    from tests.fhir.test_ehr_ingest import loinc_phq9
+
+    world.app.config["EXPORT_DIR"] = str(tmp_path / "exports")
+    api, rows = seed(world)
+    api.post(f"/api/v1/responses/{rows[0]['id']}/amend", json={"answers": [2] * 9, "reason": "x"})
+    api.post(f"/api/v1/responses/{rows[1]['id']}/entered-in-error", json={"reason": "wrong form"})
+    prorated = api.post(
+        f"/api/v1/patients/{world.patient_1}/responses",
+        json={
+            "instrument": "pcl5",
+            "answers": [2] * 12 + [1] * 6 + [None, None],
+            "completed_at": "2026-02-03T09:00:00+00:00",
+        },
+    )
+    assert prorated.status_code == 201 and prorated.json["prorated"] is True
+    imported = fhir.post("/fhir/QuestionnaireResponse", loinc_phq9(world.patient_1, [1] * 9))
+    assert imported.status_code == 201, imported.json
+    kick = fhir.get("/fhir/$export?_type=Observation,QuestionnaireResponse", **ASYNC)
+    manifest = wait_for(fhir, local(kick.headers["Content-Location"])).json
+    assert {item["type"]: item["count"] for item in manifest["output"]} == {
+        "Observation": 6,
+        "QuestionnaireResponse": 6,
+    }
+    for item in manifest["output"]:
+        lines = fhir.get(local(item["url"])).get_data(as_text=True).splitlines()
+        for line in lines:
+            exported = json.loads(line)
+            read = fhir.get(f"/fhir/{item['type']}/{exported['id']}")
+            assert read.status_code == 200
+            assert exported == read.json
+        statuses = sorted(json.loads(line)["status"] for line in lines)
+        if item["type"] == "Observation":
+            assert statuses == ["amended", "entered-in-error", "final", "final", "final", "final"]

@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Iterator
 
+import orjson
 from flask import Flask, Response, current_app, request, send_file
 from flask_login import current_user
 from sqlalchemy import select
@@ -27,8 +28,8 @@ from tracker.auth import audit, smart
 from tracker.extensions import db
 from tracker.fhir import mapping, search
 from tracker.fhir.http import FhirError, fhir_response
-from tracker.fhir.routes import HEADS, bp, canonical_base, fhir_base
-from tracker.fhir.views import patient_view, response_view
+from tracker.fhir.routes import bp, canonical_base, fhir_base
+from tracker.fhir.views import HEAD_VIEW_ROWS, patient_view, response_view
 from tracker.models import ExportJob, Patient
 from tracker.models import Response as ResponseRow
 from tracker.models.types import utcnow
@@ -239,16 +240,20 @@ def _resources(kind: str, claim: exports.Claim) -> Iterator[dict]:
         for patient in rows:
             yield mapping.patient_resource(patient_view(patient))
         return
-    query = HEADS.where(ResponseRow.updated_at <= claim.transaction_time)
+    query = HEAD_VIEW_ROWS.where(ResponseRow.updated_at <= claim.transaction_time)
     if claim.since is not None:
         query = query.where(ResponseRow.updated_at > claim.since)
-    rows = db.session.scalars(query.order_by(ResponseRow.id).execution_options(yield_per=BATCH))
-    for row in rows:
-        view = response_view(row)
-        if kind == "Observation":
-            yield mapping.observation_resource(view, canonical_base=canonical_base())
-        else:
-            yield mapping.questionnaire_response_resource(view, canonical_base())
+    # Core rows, not the ORM's: a million result rows skip the ORM's loading layer.
+    rows = db.session.connection().execute(
+        query.order_by(ResponseRow.id).execution_options(yield_per=BATCH)
+    )
+    base = canonical_base()
+    if kind == "Observation":
+        for row in rows:
+            yield mapping.observation_resource(response_view(row), canonical_base=base)
+    else:
+        for row in rows:
+            yield mapping.questionnaire_response_resource(response_view(row), base)
 
 
 def _progress(done: list[dict], kind: str | None = None, written: int = 0) -> str:
@@ -281,10 +286,11 @@ def _write(claim: exports.Claim) -> str:
         exports.job_dir(claim.job_id).mkdir(parents=True, exist_ok=True)
         for kind in claim.types:
             temp, written = exports.temp_path(claim, kind), 0
-            with temp.open("w", encoding="utf-8") as handle:
+            with temp.open("wb") as handle:
                 for resource in _resources(kind, claim):
-                    handle.write(json.dumps(resource, separators=(",", ":")))
-                    handle.write("\n")
+                    # orjson: compact UTF-8 JSON, a tenth of json.dumps's time per resource.
+                    handle.write(orjson.dumps(resource))
+                    handle.write(b"\n")
                     written += 1
                     if heartbeat.due():
                         heartbeat.renew(_progress(output, kind, written))

@@ -2,9 +2,41 @@
 
 from __future__ import annotations
 
+from sqlalchemy import Row, Select, select
+
 from tracker.extensions import db
 from tracker.fhir.mapping import PatientView, ResponseView
 from tracker.models import ApiClient, Patient, Response
+from tracker.models.response import ResponseStatus
+
+# The columns response_view reads, and no others: a bulk export selects these as plain
+# tuples, without the ORM entity's JSON columns it does not map or its superseded_by
+# sub-select per row (bench/README.md, "Export streams").
+VIEW_COLUMNS = (
+    Response.id,
+    Response.chain_id,
+    Response.patient_id,
+    Response.instrument,
+    Response.instrument_version,
+    Response.answers,
+    Response.difficulty,
+    Response.total,
+    Response.prorated,
+    Response.severity,
+    Response.status,
+    Response.supersedes_id,
+    Response.version,
+    Response.completed_at,
+    Response.recorded_at,
+    Response.updated_at,
+    Response.source,
+    Response.source_identifier_system,
+    Response.source_identifier_value,
+    Response.entered_by,
+    Response.entered_by_client,
+)
+# The head row of each chain (amended rows are older versions), as view columns.
+HEAD_VIEW_ROWS: Select = select(*VIEW_COLUMNS).where(Response.status != ResponseStatus.AMENDED)
 
 
 def patient_view(patient: Patient) -> PatientView:
@@ -18,31 +50,57 @@ def patient_view(patient: Patient) -> PatientView:
     )
 
 
-def response_view(row: Response) -> ResponseView:
-    """The head row of a chain, seen as one logical, versioned FHIR resource."""
-    identifier = None
-    if row.source_identifier_system and row.source_identifier_value:
-        identifier = (row.source_identifier_system, row.source_identifier_value)
+def response_view(row: Response | Row) -> ResponseView:
+    """The head row of a chain, seen as one logical, versioned FHIR resource.
+
+    ``row`` is an ORM ``Response`` or a result row of :data:`VIEW_COLUMNS` (an export
+    maps a million of those: unpacking the tuple is the cheap way to read it).
+    """
+    (
+        row_id,
+        chain_id,
+        patient_id,
+        instrument,
+        instrument_version,
+        answers,
+        difficulty,
+        total,
+        prorated,
+        severity,
+        status,
+        supersedes_id,
+        version,
+        completed_at,
+        recorded_at,
+        updated_at,
+        source,
+        identifier_system,
+        identifier_value,
+        entered_by,
+        entered_by_client,
+    ) = row if isinstance(row, Row) else [getattr(row, column.key) for column in VIEW_COLUMNS]
     return ResponseView(
-        logical_id=row.chain_id or row.id,
-        patient_id=row.patient_id,
-        instrument=row.instrument,
-        instrument_version=row.instrument_version,
-        answers=tuple(row.answers),
-        difficulty=row.difficulty,
-        total=row.total,
-        prorated=row.prorated,
-        severity=row.severity,
-        status=row.status,
-        amended=row.supersedes_id is not None,
-        version=row.version,
-        completed_at=row.completed_at,
-        recorded_at=row.recorded_at,
-        updated_at=row.updated_at,
-        source=row.source,
-        identifier=identifier,
-        entered_by_user=row.entered_by,
-        entered_by_client=_client(row.entered_by_client),
+        logical_id=chain_id or row_id,
+        patient_id=patient_id,
+        instrument=instrument,
+        instrument_version=instrument_version,
+        answers=tuple(answers),
+        difficulty=difficulty,
+        total=total,
+        prorated=prorated,
+        severity=severity,
+        status=status,
+        amended=supersedes_id is not None,
+        version=version,
+        completed_at=completed_at,
+        recorded_at=recorded_at,
+        updated_at=updated_at,
+        source=source,
+        identifier=(identifier_system, identifier_value)
+        if identifier_system and identifier_value
+        else None,
+        entered_by_user=entered_by,
+        entered_by_client=_client(entered_by_client),
     )
 
 

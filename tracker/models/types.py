@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from typing import Any
 
+import orjson
 from sqlalchemy import DateTime, TypeDecorator
 from sqlalchemy.engine import Dialect
 
@@ -36,3 +39,17 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def json_column_loads(text: str | bytes) -> Any:
+    """How JSON columns are read back (the engine's ``json_deserializer``).
+
+    orjson decodes a response's answers in a tenth of ``json.loads``'s time, which a
+    bulk export pays a million times. It refuses a few things the standard library
+    writes and reads (NaN, lone surrogates); those fall back to ``json.loads``, so what
+    was stored always reads back as before.
+    """
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
