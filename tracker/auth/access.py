@@ -12,7 +12,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from flask_login import current_user
-from sqlalchemy import ColumnElement, exists, false, true
+from sqlalchemy import ColumnElement, bindparam, exists, false, select, true
 from sqlalchemy.orm import lazyload
 
 from tracker.auth import audit
@@ -43,9 +43,23 @@ def relation_to(user: User, patient_id: int) -> Relation | None:
     if user.role == "patient":
         return Relation.SELF if user.patient_id == patient_id else None
     if user.role == "clinician":
-        member = db.session.get(CareTeamMember, (patient_id, user.id))
+        member = db.session.scalar(_MEMBER, {"patient_id": patient_id, "user_id": user.id})
         return Relation.CARE_TEAM if member else None
     return None
+
+
+# Built once: nearly every request runs these two, and building a statement cost about as
+# much as running it (bench/README.md, "Where the trend's time goes").
+_MEMBER = select(CareTeamMember.user_id).where(
+    CareTeamMember.patient_id == bindparam("patient_id"),
+    CareTeamMember.user_id == bindparam("user_id"),
+)
+# Identifiers load when a caller reads them, not with every request about a patient.
+_PATIENT = (
+    select(Patient)
+    .where(Patient.id == bindparam("patient_id"))
+    .options(lazyload(Patient.identifiers))
+)
 
 
 def visible_patients_clause(user: User) -> ColumnElement[bool]:
@@ -82,8 +96,7 @@ def allowed_patient(patient_id: int, allowed: frozenset[Relation] = READERS) -> 
 
 def patient_for(patient_id: int, allowed: frozenset[Relation] = READERS) -> Patient:
     """Load a patient the current user may act on, or abort 404/403 with an audit record."""
-    # Identifiers load when a caller reads them, not with every request about a patient.
-    patient = db.session.get(Patient, patient_id, options=[lazyload(Patient.identifiers)])
+    patient = db.session.scalar(_PATIENT, {"patient_id": patient_id})
     relation = relation_to(current_user, patient_id) if patient else None
     if patient is None or (relation not in allowed and relation not in READERS):
         audit.record_now(

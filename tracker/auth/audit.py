@@ -24,6 +24,33 @@ def _actor() -> tuple[str, str | None]:
     return "system", None
 
 
+def _event(
+    action: str,
+    resource_type: str | None = None,
+    resource_id: object = None,
+    patient_id: int | None = None,
+    outcome: str = "success",
+    actor: tuple[str, str | None] | None = None,
+    detail: str | None = None,
+) -> dict:
+    """One audit row's values: who, from where, in which request, did what."""
+    actor_type, actor_id = actor or _actor()
+    in_request = has_request_context()
+    return {
+        "at": utcnow(),
+        "actor_type": actor_type,
+        "actor_id": actor_id,
+        "action": action,
+        "resource_type": resource_type,
+        "resource_id": None if resource_id is None else str(resource_id),
+        "patient_id": patient_id,
+        "outcome": outcome,
+        "remote_addr": request.remote_addr if in_request else None,
+        "request_id": g.get("request_id") if in_request else None,
+        "detail": detail,
+    }
+
+
 def record(
     action: str,
     resource_type: str | None = None,
@@ -32,24 +59,15 @@ def record(
     outcome: str = "success",
     actor: tuple[str, str | None] | None = None,
     detail: str | None = None,
-) -> AuditEvent:
-    """Add an audit event to the current transaction: it commits or rolls back with the work."""
+) -> None:
+    """Add an audit event to the current transaction: it commits or rolls back with the work.
+
+    Inserted at once (a plain table INSERT, no ORM object): the event needs no flush
+    of its own, and only the ids of rows already flushed.
+    """
     begin_writing(db.session())  # a reads-first request takes SQLite's write lock here
-    actor_type, actor_id = actor or _actor()
-    event = AuditEvent(
-        actor_type=actor_type,
-        actor_id=actor_id,
-        action=action,
-        resource_type=resource_type,
-        resource_id=None if resource_id is None else str(resource_id),
-        patient_id=patient_id,
-        outcome=outcome,
-        remote_addr=request.remote_addr if has_request_context() else None,
-        request_id=g.get("request_id") if has_request_context() else None,
-        detail=detail,
-    )
-    db.session.add(event)
-    return event
+    values = _event(action, resource_type, resource_id, patient_id, outcome, actor, detail)
+    db.session.execute(_INSERT, values)
 
 
 def record_each(action: str, resource_type: str, patient_ids: Iterable[int]) -> None:
@@ -58,25 +76,14 @@ def record_each(action: str, resource_type: str, patient_ids: Iterable[int]) -> 
     A list of 500 patients' items stays one INSERT instead of 500 (the ORM would
     batch them, but still send hundreds of statements on SQLite).
     """
-    actor_type, actor_id = _actor()
-    remote_addr = request.remote_addr if has_request_context() else None
-    request_id = g.get("request_id") if has_request_context() else None
-    rows = [
-        {
-            "at": utcnow(),
-            "actor_type": actor_type,
-            "actor_id": actor_id,
-            "action": action,
-            "resource_type": resource_type,
-            "patient_id": patient_id,
-            "outcome": "success",
-            "remote_addr": remote_addr,
-            "request_id": request_id,
-        }
-        for patient_id in sorted(set(patient_ids))
-    ]
+    template = _event(action, resource_type)
+    rows = [{**template, "patient_id": patient_id} for patient_id in sorted(set(patient_ids))]
     if rows:
-        db.session.execute(insert(AuditEvent), rows)
+        db.session.execute(_INSERT, rows)
+
+
+# A plain table INSERT: no ORM object or unit of work for an event nobody reads back.
+_INSERT = insert(AuditEvent.__table__)
 
 
 def record_now(
@@ -93,5 +100,8 @@ def record_now(
     tracker/services never does: it adds its events with :func:`record` and
     commits them with its own work, so an event never commits half a change.
     """
-    record(action, resource_type, resource_id, patient_id, outcome, actor)
+    begin_writing(db.session())  # a reads-first request takes SQLite's write lock here
+    db.session.execute(
+        _INSERT, _event(action, resource_type, resource_id, patient_id, outcome, actor)
+    )
     db.session.commit()

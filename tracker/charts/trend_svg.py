@@ -30,6 +30,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
+from functools import lru_cache
 from xml.sax.saxutils import escape, quoteattr
 
 from tracker.instruments.base import Band, Instrument
@@ -207,6 +208,7 @@ _NARROW = set("fijlrtI!|.,:;'`()[]{} -")
 _WIDE = set("mwMW@%")
 
 
+@lru_cache(maxsize=4096)  # a chart measures the same labels and ticks hundreds of times
 def _text_width(text: str, size: float, bold: bool = False) -> float:
     """Approximate rendered width in px; errs wide (DejaVu Sans) so labels do not collide."""
     em = 0.0
