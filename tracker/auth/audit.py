@@ -62,8 +62,8 @@ def record(
 ) -> None:
     """Add an audit event to the current transaction: it commits or rolls back with the work.
 
-    Inserted at once (a plain table INSERT, no ORM object): the event needs no flush
-    of its own, and only the ids of rows already flushed.
+    Sent at once as a plain table INSERT (no ORM object to flush), so the ids it names
+    must already exist: record a new row's creation after the row's flush.
     """
     begin_writing(db.session())  # a reads-first request takes SQLite's write lock here
     values = _event(action, resource_type, resource_id, patient_id, outcome, actor, detail)
