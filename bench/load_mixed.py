@@ -1,12 +1,33 @@
 """A clinic's morning for 60 s: submissions, trend reads, FHIR searches and logins at once.
 
-Starts a throwaway PostgreSQL 15 (or uses --database-url), migrates it, adds synthetic
-patients, serves tracker with gunicorn (2 sync workers, production settings) and drives
-it with wrk and bench/lua/mixed.lua. Prints one line of figures and writes
-bench/results/load_mixed.json. Needs wrk (apt-get install wrk).
+Starts a throwaway PostgreSQL 15, migrates it, adds synthetic patients, serves tracker
+with gunicorn as production does (2 workers, the repository's gunicorn.conf.py: 4 threads
+each; --server-args "--threads 1" for sync workers) and drives it with wrk and
+bench/lua/mixed.lua. Prints one line of figures and writes
+bench/results/load_mixed_<backend>.json. Needs wrk (apt-get install wrk).
 
     .venv/bin/python bench/load_mixed.py            # PostgreSQL, 60 s
     .venv/bin/python bench/load_mixed.py --backend sqlite --seconds 30
+
+Latency per category. wrk's single histogram mixes the 5 % of argon2 logins and the
+submissions with the reads, so the reads' target (p99 ≤ 150 ms) cannot be read off it.
+The figures per category (submit, trend, fhir, login, and "reads" = trend + FHIR search)
+are measured by the same wrk, in the same run, client side: each request carries an
+X-Request-ID naming its category, which tracker echoes; mixed.lua notes a monotonic clock
+just before wrk writes the request and again when wrk has read the answer, and writes every
+answer's X-Request-ID and milliseconds to a file this script reads (see mixed.lua). So a read's
+latency includes the time it waited in the listen queue behind a login or a submission, as
+a client sees it, with the load and the connections unchanged; a separate probe process
+would have added its own connections and CPU, and a Python driver would have taken far
+more of this 2-core machine's CPU than wrk does.
+
+Where the time goes. gunicorn writes an access log with each answer's X-Request-ID and
+its time inside the worker (%(D)s, µs, parse to write). "server" figures are those; the
+"queued" figures are client minus server per request: the wait for a free worker or
+thread, reading the request's headers, and the network (loopback here). With threads, a
+request that shares the CPU with others waits inside the worker instead: that wait is in
+"server". The host's load average is recorded before and after: the machine is shared
+(and runnable threads, argon2's and gunicorn's, count in it).
 """
 
 from __future__ import annotations
@@ -15,6 +36,7 @@ import argparse
 import json
 import os
 import re
+import runpy
 import shutil
 import signal
 import socket
@@ -27,9 +49,17 @@ from pathlib import Path
 
 import requests
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import percentile  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 PASSWORD = "load-test-password-1"
+CATEGORIES = ("submit", "trend", "fhir", "login")
+READS = ("trend", "fhir")
+# gunicorn access log: the echoed X-Request-ID, the status, µs inside the worker.
+ACCESS_FORMAT = "%({x-request-id}o)s %(s)s %(D)s"
 
 
 def free_port() -> int:
@@ -155,7 +185,66 @@ def token_for(env: dict, base: str) -> str:
     return response.json()["access_token"]
 
 
-def run(database_url: str, backend: str, seconds: int, patients: int, connections: int) -> dict:
+def spread(samples: list[float]) -> dict:
+    """Count, p50 and p99 (nearest rank) of milliseconds."""
+    if not samples:
+        return {"count": 0, "p50_ms": None, "p99_ms": None}
+    return {
+        "count": len(samples),
+        "p50_ms": round(percentile(samples, 50), 1),
+        "p99_ms": round(percentile(samples, 99), 1),
+    }
+
+
+def by_category(samples: dict[str, list[float]]) -> dict:
+    """p50/p99 per category and for the reads (trend + FHIR search) together."""
+    figures = {name: spread(samples.get(name, [])) for name in CATEGORIES}
+    figures["reads"] = spread([ms for name in READS for ms in samples.get(name, [])])
+    return figures
+
+
+def latency_figures(samples_path: Path, access_log: Path) -> dict:
+    """Client-side and in-worker p50/p99 per category, and the reads' wait for a worker.
+
+    mixed.lua writes "<X-Request-ID> <ms>" per answer; the access log "<X-Request-ID>
+    <status> <µs>". The ID starts with the category."""
+    client: dict[str, float] = {}
+    unmatched = 0
+    for line in samples_path.read_text().splitlines():
+        request_id, value = line.split()
+        if request_id == "unmatched":
+            unmatched = int(value)
+        else:
+            client[request_id] = float(value)
+    server: dict[str, float] = {}
+    for line in access_log.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] in client:
+            server[parts[0]] = int(parts[2]) / 1000
+
+    def grouped(values: dict[str, float]) -> dict[str, list[float]]:
+        groups: dict[str, list[float]] = {}
+        for request_id, ms in values.items():
+            groups.setdefault(request_id.split("-", 1)[0], []).append(ms)
+        return groups
+
+    queued = {rid: max(client[rid] - ms, 0.0) for rid, ms in server.items()}
+    return {
+        "client": by_category(grouped(client)),
+        "server": by_category(grouped(server)),
+        "queued": by_category(grouped(queued)),
+        "unmatched_answers": unmatched,
+    }
+
+
+def run(
+    database_url: str,
+    backend: str,
+    seconds: int,
+    patients: int,
+    connections: int,
+    server_args: list[str] | None = None,
+) -> dict:
     env = dict(
         os.environ,
         DATABASE_URL=database_url,
@@ -166,8 +255,13 @@ def run(database_url: str, backend: str, seconds: int, patients: int, connection
     prepare(env, patients)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
+    scratch = Path(tempfile.mkdtemp(prefix="loadmixed."))
+    access_log, samples = scratch / "access.log", scratch / "samples.txt"
+    server_args = server_args or []
     gunicorn = subprocess.Popen(
-        [PYTHON, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "wsgi:app"],
+        [PYTHON, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}"]
+        + ["--access-logfile", str(access_log), "--access-logformat", ACCESS_FORMAT]
+        + [*server_args, "wsgi:app"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -190,7 +284,9 @@ def run(database_url: str, backend: str, seconds: int, patients: int, connection
             LOAD_PATIENTS=str(patients),
             LOAD_EMAIL="load.admin@example.test",
             LOAD_PASSWORD=PASSWORD,
+            LOAD_SAMPLES=str(samples),
         )
+        load_before = [round(x, 2) for x in os.getloadavg()]
         out = subprocess.run(
             [
                 "wrk",
@@ -207,24 +303,36 @@ def run(database_url: str, backend: str, seconds: int, patients: int, connection
             text=True,
             check=True,
         ).stdout
+        load_after = [round(x, 2) for x in os.getloadavg()]
     finally:
         gunicorn.send_signal(signal.SIGTERM)
         gunicorn.wait(30)
     figures = dict(re.findall(r"(\w+)=([\d.]+)", out.split("RESULT", 1)[1]))
     server_errors = len(re.findall(r"Traceback", gunicorn.stderr.read() if gunicorn.stderr else ""))
+    latency = latency_figures(samples, access_log)
+    shutil.rmtree(scratch, ignore_errors=True)
     return {
         "backend": backend,
         "seconds": seconds,
         "connections": connections,
         "patients": patients,
+        "gunicorn": ["-w", "2", *server_args],
+        "gunicorn_conf_threads": runpy.run_path(str(ROOT / "gunicorn.conf.py"))["threads"],
         "mix": "25% submit, 35% trend, 35% FHIR search, 5% login",
         "requests": int(float(figures["requests"])),
         "requests_per_s": float(figures["rps"]),
+        # wrk's own histogram over every request, logins and submissions included.
         "p50_ms": float(figures["p50_ms"]),
         "p99_ms": float(figures["p99_ms"]),
+        "reads_p50_ms": latency["client"]["reads"]["p50_ms"],
+        "reads_p99_ms": latency["client"]["reads"]["p99_ms"],
         "errors": int(float(figures["socket_or_status_errors"])),
         "non_2xx": int(float(figures["non_2xx"])),
         "server_tracebacks": server_errors,
+        # Client side (queueing included), in the worker, and client minus worker.
+        "latency": latency,
+        "load_average_before": load_before,
+        "load_average_after": load_after,
     }
 
 
@@ -234,15 +342,26 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--patients", type=int, default=200)
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument(
+        "--server-args",
+        default="",
+        help='extra gunicorn options to compare, e.g. "--threads 4" (recorded in the JSON)',
+    )
     args = parser.parse_args()
+    extra = args.server_args.split()
     if args.backend == "sqlite":
         with tempfile.TemporaryDirectory() as tmp:
             result = run(
-                f"sqlite:///{tmp}/load.db", "sqlite", args.seconds, args.patients, args.connections
+                f"sqlite:///{tmp}/load.db",
+                "sqlite",
+                args.seconds,
+                args.patients,
+                args.connections,
+                extra,
             )
     else:
         with throwaway_postgres() as url:
-            result = run(url, "postgresql", args.seconds, args.patients, args.connections)
+            result = run(url, "postgresql", args.seconds, args.patients, args.connections, extra)
     print(json.dumps(result))
     results = Path(os.environ.get("TRACKER_BENCH_RESULTS", ROOT / "bench/results"))
     results.mkdir(parents=True, exist_ok=True)
