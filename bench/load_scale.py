@@ -4,10 +4,11 @@ What does a second instance buy? Both sides get the clinic's morning of bench/lo
 (bench/lua/mixed.lua: 25 % PHQ-9 submissions, 35 % trend reads, 35 % FHIR searches, 5 %
 logins) with the same number of connections, on one throwaway PostgreSQL 15 and one Redis
 (rate-limit counters, as in production with REDIS_URL). An instance is what load_mixed.py
-serves: gunicorn with 2 sync workers and production settings. "Two" means two such gunicorns
-on two ports, each driven by its own wrk with half the connections (as a load balancer would
-split them; no balancer process takes CPU from the servers). One session cookie, CSRF token
-and bearer token serve both: nothing of a login lives in an instance.
+serves: gunicorn with 2 workers (4 threads each, gunicorn.conf.py) and production settings.
+"Two" means two such gunicorns on two ports, each driven by its own wrk with half the
+connections (as a load balancer would split them; no balancer process takes CPU from the
+servers). One session cookie, CSRF token and bearer token serve both: nothing of a login
+lives in an instance.
 
 Runs alternate one, two, one, two … one, so both sides see the same background load; the
 figure is the ratio of requests per second (each "two" run against the mean of the "one"
@@ -78,7 +79,8 @@ def throwaway_redis() -> Iterator[str]:
 
 @contextmanager
 def gunicorn(env: dict, workers: int) -> Iterator[tuple[str, int]]:
-    """A gunicorn of ``workers`` sync workers serving tracker; its address and pid."""
+    """A gunicorn of ``workers`` workers (threads: gunicorn.conf.py) serving tracker; its
+    address and pid."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
