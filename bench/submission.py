@@ -2,7 +2,8 @@
 
 ``POST /api/v1/patients/{id}/responses`` (logged-in clinician: session cookie
 and X-CSRF-Token in the wrk Lua script) is driven by wrk on 127.0.0.1 against
-gunicorn with 2 sync workers serving ``bench/app.py``: the real app plus
+gunicorn with 2 workers and the checkout's ``gunicorn.conf.py`` (production's:
+4 threads each on PostgreSQL, 1 on SQLite) serving ``bench/app.py``: the real app plus
 ``POST /bench/trivial`` (HTTP floor) and ``POST /bench/insert`` (one
 response-sized row in one transaction: the write floor). All three get the
 same JSON body; the baselines get no cookie (they check no login). Each
@@ -19,6 +20,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import runpy
 import signal
 import statistics
 import subprocess
@@ -67,6 +69,12 @@ def request(port: int, method: str, path: str, body: Any = None, headers: dict |
     return response, json.loads(data) if data else None
 
 
+def threads(url: str) -> int:
+    """Threads per worker that gunicorn.conf.py gives for this database."""
+    conf = runpy.run_path(str(common.ROOT / "gunicorn.conf.py"))
+    return int(os.environ.get("GUNICORN_THREADS") or conf["default_threads"](url))
+
+
 def start_gunicorn(url: str, port: int, patient_id: int, user_id: int) -> subprocess.Popen:
     env = {
         **os.environ,
@@ -79,6 +87,8 @@ def start_gunicorn(url: str, port: int, patient_id: int, user_id: int) -> subpro
     server = subprocess.Popen(
         [
             str(common.ROOT / ".venv/bin/gunicorn"),
+            "-c",
+            str(common.ROOT / "gunicorn.conf.py"),
             "-w",
             "2",
             "-b",
@@ -225,7 +235,7 @@ def main() -> None:
         "rows_written": rows_after - rows_before,
         "requests_that_write": written,
         "wrk": f"-t1 -c{args.connections} -d{args.seconds}s, {args.rounds} rounds, median run",
-        "gunicorn": "2 sync workers",
+        "gunicorn": f"2 workers, {threads(data.url)} thread(s) each (gunicorn.conf.py)",
         **chosen,
         "ratio_submission_rps_to_trivial": round(
             chosen["submission"]["rps"] / chosen["trivial"]["rps"], 3
