@@ -24,30 +24,16 @@ def _actor() -> tuple[str, str | None]:
     return "system", None
 
 
-def _event(
-    action: str,
-    resource_type: str | None = None,
-    resource_id: object = None,
-    patient_id: int | None = None,
-    outcome: str = "success",
-    actor: tuple[str, str | None] | None = None,
-    detail: str | None = None,
-) -> dict:
-    """One audit row's values: who, from where, in which request, did what."""
+def _context(actor: tuple[str, str | None] | None = None) -> dict:
+    """Who did it, from where, in which request, and when: the part every event shares."""
     actor_type, actor_id = actor or _actor()
     in_request = has_request_context()
     return {
         "at": utcnow(),
         "actor_type": actor_type,
         "actor_id": actor_id,
-        "action": action,
-        "resource_type": resource_type,
-        "resource_id": None if resource_id is None else str(resource_id),
-        "patient_id": patient_id,
-        "outcome": outcome,
         "remote_addr": request.remote_addr if in_request else None,
         "request_id": g.get("request_id") if in_request else None,
-        "detail": detail,
     }
 
 
@@ -66,8 +52,16 @@ def record(
     must already exist: record a new row's creation after the row's flush.
     """
     begin_writing(db.session())  # a reads-first request takes SQLite's write lock here
-    values = _event(action, resource_type, resource_id, patient_id, outcome, actor, detail)
-    db.session.execute(_INSERT, values)
+    event = {
+        **_context(actor),
+        "action": action,
+        "resource_type": resource_type,
+        "resource_id": None if resource_id is None else str(resource_id),
+        "patient_id": patient_id,
+        "outcome": outcome,
+        "detail": detail,
+    }
+    db.session.execute(_INSERT, event)
 
 
 def record_each(action: str, resource_type: str, patient_ids: Iterable[int]) -> None:
@@ -76,8 +70,8 @@ def record_each(action: str, resource_type: str, patient_ids: Iterable[int]) -> 
     A list of 500 patients' items stays one INSERT instead of 500 (the ORM would
     batch them, but still send hundreds of statements on SQLite).
     """
-    template = _event(action, resource_type)
-    rows = [{**template, "patient_id": patient_id} for patient_id in sorted(set(patient_ids))]
+    shared = {**_context(), "action": action, "resource_type": resource_type, "outcome": "success"}
+    rows = [{**shared, "patient_id": patient_id} for patient_id in sorted(set(patient_ids))]
     if rows:
         db.session.execute(_INSERT, rows)
 
@@ -100,8 +94,5 @@ def record_now(
     tracker/services never does: it adds its events with :func:`record` and
     commits them with its own work, so an event never commits half a change.
     """
-    begin_writing(db.session())  # a reads-first request takes SQLite's write lock here
-    db.session.execute(
-        _INSERT, _event(action, resource_type, resource_id, patient_id, outcome, actor)
-    )
+    record(action, resource_type, resource_id, patient_id, outcome, actor)
     db.session.commit()
