@@ -32,12 +32,29 @@ import pytest
 from aiosmtpd.controller import Controller
 from flask import Flask
 
+from tracker.config import DEFAULT_CRISIS_TEXT
 from tracker.extensions import db
 from tracker.models import MeasurementPlan, TreatmentSeries
 from tracker.models.types import utcnow
 
 ROOT = Path(__file__).resolve().parents[2]
 LINK = re.compile(r"https?://[^\s/]+/q/([A-Za-z0-9_\-]+)")
+
+
+# What a message leaving the system must never carry: a name, a score, a diagnosis or a
+# questionnaire's name.
+PRIVATE_WORDS = ("Synthetic", "Patient One", "PHQ", "phq9", "GAD", "PCL", "score")
+PRIVATE_WORDS += ("depress", "anxiety", "suicid")
+
+
+def assert_private(body: str, subject: str) -> None:
+    """No private word in the message (the crisis text aside).
+
+    The link's token is random base64, so it is taken out first: a token may spell "phq".
+    """
+    text = LINK.sub("<link>", body.replace(DEFAULT_CRISIS_TEXT, "")) + subject
+    for word in PRIVATE_WORDS:
+        assert word.lower() not in text.lower(), word
 
 
 def free_port() -> int:
