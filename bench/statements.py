@@ -6,13 +6,14 @@ issued by ``tracker/database.py`` count too), through the Flask test client on
 a fresh, migrated SQLite file (or ``--url``) holding one clinician and one
 patient with an earlier PHQ-9, so the previous-total lookup finds a row.
 
-    .venv/bin/python bench/statements.py [--profile]
+    .venv/bin/python bench/statements.py [--profile]   (SORT=tottime: the profile by own time)
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import os
 import pstats
 import tempfile
 from pathlib import Path
@@ -73,7 +74,7 @@ def main() -> None:
         for minute in range(2, 202):
             post(minute)
         profile.disable()
-        pstats.Stats(profile).sort_stats("cumulative").print_stats(40)
+        pstats.Stats(profile).sort_stats(os.environ.get("SORT", "cumulative")).print_stats(40)
 
 
 if __name__ == "__main__":

@@ -312,6 +312,28 @@ def test_chart_is_self_contained_svg(world):
     assert world.as_clinician_b().get(f"/api/v1/patients/{p}/trends/phq9.svg").status_code == 404
 
 
+def test_the_chart_draws_exactly_the_trends_points(world):
+    """The chart loads its points without the analysis: still only final responses, each once."""
+    api = world.as_clinician_a()
+    p = world.patient_1
+    submit_total(api, p, "phq9", 8, "2026-01-09T09:00:00+00:00")
+    wrong = submit_total(api, p, "phq9", 2, "2026-01-25T09:00:00+00:00")
+    corrected = submit_total(api, p, "phq9", 15, "2026-01-26T09:00:00+00:00")
+    submit_total(api, p, "gad7", 3, "2026-01-27T09:00:00+00:00")  # another instrument
+    submit_total(world.as_admin(), world.patient_2, "phq9", 20, "2026-01-28T09:00:00+00:00")
+    api.post(f"/api/v1/responses/{wrong['id']}/entered-in-error", json={"reason": "wrong form"})
+    api.post(
+        f"/api/v1/responses/{corrected['id']}/amend",
+        json={"answers": [1] * 8 + [0], "reason": "transcription"},
+    )
+    svg = api.get(f"/api/v1/patients/{p}/trends/phq9.svg").get_data(as_text=True)
+    ns = {"svg": "http://www.w3.org/2000/svg"}
+    dots = ET.fromstring(svg).findall(".//svg:circle[@class='point']/svg:title", ns)
+    drawn = [dot.text for dot in dots]
+    assert drawn == ["9 Jan 2026: 8 (Mild)", "26 Jan 2026: 8 (Mild)"]
+    assert [pt["total"] for pt in trend(api, p, "phq9")["points"]] == [8, 8]
+
+
 def test_trend_queries_do_not_grow_with_points_or_series(world):
     from sqlalchemy import event
 

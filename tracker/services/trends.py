@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Connection, Row, bindparam, select
 
 from tracker import instruments
 from tracker.analysis.trends import Point, SeriesPeriod, Trend, analyse
@@ -19,6 +20,12 @@ _SESSION = TreatmentSession.__table__.c
 
 # Built once: building a statement and its cache key on every request cost more
 # than running it for a short history (cProfile of an empty trend).
+# A point of the trend: a final response of this patient on this instrument.
+_FINAL_OF_PATIENT = (
+    _RESPONSE.patient_id == bindparam("patient_id"),
+    _RESPONSE.instrument == bindparam("code"),
+    _RESPONSE.status == ResponseStatus.FINAL.value,
+)
 _POINTS = (
     select(
         _RESPONSE.id,
@@ -27,11 +34,12 @@ _POINTS = (
         _RESPONSE.severity,
         _RESPONSE.series_id,
     )
-    .where(
-        _RESPONSE.patient_id == bindparam("patient_id"),
-        _RESPONSE.instrument == bindparam("code"),
-        _RESPONSE.status == ResponseStatus.FINAL.value,
-    )
+    .where(*_FINAL_OF_PATIENT)
+    .order_by(_RESPONSE.completed_at, _RESPONSE.id)
+)
+_CHART_POINTS = (
+    select(_RESPONSE.completed_at, _RESPONSE.total)
+    .where(*_FINAL_OF_PATIENT)
     .order_by(_RESPONSE.completed_at, _RESPONSE.id)
 )
 _SERIES_PERIODS = (
@@ -81,12 +89,32 @@ def load_trend(
         baseline_window=timedelta(days=baseline_window_days),
         post_window=timedelta(days=post_window_days),
     )
+    return trend, _charted(connection, patient_id, series, with_sessions)
+
+
+def load_chart(
+    patient_id: int, code: str
+) -> tuple[list[tuple[datetime, int]], list[ChartedSeries]]:
+    """What a chart draws: each point's time and total, and the series with their sessions.
+
+    The same points as :func:`load_trend` but without the analysis: a chart shows
+    no verdicts, and validating and analysing a long history cost about a tenth
+    of drawing it (bench/README.md, the trend).
+    """
+    connection = db.session.connection()
+    rows = connection.execute(_CHART_POINTS, {"patient_id": patient_id, "code": code}).all()
+    series = connection.execute(_SERIES_PERIODS, {"patient_id": patient_id}).all()
+    return [tuple(row) for row in rows], _charted(connection, patient_id, series, True)
+
+
+def _charted(
+    connection: Connection, patient_id: int, series: Sequence[Row], with_sessions: bool
+) -> list[ChartedSeries]:
     sessions: dict[int, list[datetime]] = {row.id: [] for row in series}
     if with_sessions and series:
         for series_id, administered_at in connection.execute(_SESSIONS, {"patient_id": patient_id}):
             sessions[series_id].append(administered_at)
-    charted = [
+    return [
         ChartedSeries(label, started_at, ended_at, tuple(sessions[series_id]))
         for series_id, label, _kind, started_at, ended_at in series
     ]
-    return trend, charted
