@@ -6,7 +6,9 @@ issued by ``tracker/database.py`` count too), through the Flask test client on
 a fresh, migrated SQLite file (or ``--url``) holding one clinician and one
 patient with an earlier PHQ-9, so the previous-total lookup finds a row.
 
-    .venv/bin/python bench/statements.py [--profile]   (SORT=tottime: the profile by own time)
+    .venv/bin/python bench/statements.py [--profile]
+
+SORT=tottime orders the profile by own time; WIDTH=2000 prints whole statements.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ def main() -> None:
         engine = db.engine
 
     def seen(_conn, _cursor, statement, _params, _context, _many) -> None:  # type: ignore[no-untyped-def]
-        statements.append(" ".join(statement.split())[:110])
+        statements.append(" ".join(statement.split())[: int(os.environ.get("WIDTH", "110"))])
 
     event.listen(engine, "before_cursor_execute", seen)
     post(1)
