@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import platform
+import runpy
 import shutil
 import socket
 import sqlite3
@@ -27,7 +28,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -118,6 +119,13 @@ def machine() -> dict[str, Any]:
         "git_head": commit or None,  # the working tree may hold uncommitted changes
         "taken_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+
+
+def gunicorn_threads(env: Mapping[str, str]) -> int:
+    """Threads per worker that the checkout's gunicorn.conf.py gives a server started with
+    ``env`` (its DATABASE_URL decides, GUNICORN_THREADS overrides)."""
+    conf = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    return int(env.get("GUNICORN_THREADS") or conf["default_threads"](env.get("DATABASE_URL", "")))
 
 
 def write_results(name: str, backend: str, figures: dict[str, Any]) -> Path:

@@ -36,7 +36,6 @@ import argparse
 import json
 import os
 import re
-import runpy
 import shutil
 import signal
 import socket
@@ -44,14 +43,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import percentile  # noqa: E402
+from common import gunicorn_threads, percentile  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -66,6 +67,51 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class Instance:
+    """A running gunicorn serving tracker: its address, pid and stderr file."""
+
+    base: str
+    pid: int
+    stderr: Path
+
+    def tracebacks(self) -> int:
+        return len(re.findall(r"Traceback", self.stderr.read_text()))
+
+
+@contextmanager
+def gunicorn(env: dict, workers: int = 2, extra: list[str] | None = None) -> Iterator[Instance]:
+    """gunicorn with ``workers`` workers and the repository's gunicorn.conf.py (threads per
+    worker), ready to answer; stopped after. Its stderr goes to a file: a pipe nobody reads
+    would stall the server once it filled."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    stderr = Path(tempfile.mkstemp(prefix="gunicorn.", suffix=".err")[1])
+    with stderr.open("w") as errors:
+        process = subprocess.Popen(
+            [PYTHON, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}"]
+            + [*(extra or []), "wsgi:app"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+        )
+    try:
+        for _ in range(300):
+            try:
+                if requests.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        else:
+            raise RuntimeError(f"gunicorn did not become ready (see {stderr})")
+        yield Instance(base, process.pid, stderr)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
 
 
 @contextmanager
@@ -253,28 +299,12 @@ def run(
         LOGIN_RATE_LIMIT="100000/minute",
     )
     prepare(env, patients)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     scratch = Path(tempfile.mkdtemp(prefix="loadmixed."))
     access_log, samples = scratch / "access.log", scratch / "samples.txt"
     server_args = server_args or []
-    gunicorn = subprocess.Popen(
-        [PYTHON, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}"]
-        + ["--access-logfile", str(access_log), "--access-logformat", ACCESS_FORMAT]
-        + [*server_args, "wsgi:app"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        for _ in range(200):
-            try:
-                requests.get(f"{base}/fhir/metadata", timeout=2)
-                break
-            except requests.RequestException:
-                time.sleep(0.1)
+    logging = ["--access-logfile", str(access_log), "--access-logformat", ACCESS_FORMAT]
+    with gunicorn(env, 2, logging + server_args) as instance:
+        base = instance.base
         cookie, csrf = session_for(base)
         wrk_env = dict(
             os.environ,
@@ -304,11 +334,9 @@ def run(
             check=True,
         ).stdout
         load_after = [round(x, 2) for x in os.getloadavg()]
-    finally:
-        gunicorn.send_signal(signal.SIGTERM)
-        gunicorn.wait(30)
     figures = dict(re.findall(r"(\w+)=([\d.]+)", out.split("RESULT", 1)[1]))
-    server_errors = len(re.findall(r"Traceback", gunicorn.stderr.read() if gunicorn.stderr else ""))
+    server_errors = instance.tracebacks()
+    instance.stderr.unlink()
     latency = latency_figures(samples, access_log)
     shutil.rmtree(scratch, ignore_errors=True)
     return {
@@ -317,7 +345,7 @@ def run(
         "connections": connections,
         "patients": patients,
         "gunicorn": ["-w", "2", *server_args],
-        "gunicorn_conf_threads": runpy.run_path(str(ROOT / "gunicorn.conf.py"))["threads"],
+        "gunicorn_conf_threads": gunicorn_threads(env),
         "mix": "25% submit, 35% trend, 35% FHIR search, 5% login",
         "requests": int(float(figures["requests"])),
         "requests_per_s": float(figures["rps"]),

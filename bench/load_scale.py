@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import re
-import signal
 import statistics
 import subprocess
 import sys
@@ -35,16 +34,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import redis
-import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import load, machine  # noqa: E402
 from load_mixed import (  # noqa: E402
     PASSWORD,
-    PYTHON,
     ROOT,
     free_port,
+    gunicorn,
     prepare,
     session_for,
     throwaway_postgres,
@@ -75,36 +73,6 @@ def throwaway_redis() -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(10)
-
-
-@contextmanager
-def gunicorn(env: dict, workers: int) -> Iterator[tuple[str, int]]:
-    """A gunicorn of ``workers`` workers (threads: gunicorn.conf.py) serving tracker; its
-    address and pid."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [PYTHON, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}", "wsgi:app"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        for _ in range(300):
-            try:
-                if requests.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        else:
-            raise RuntimeError("gunicorn did not become ready")
-        yield base, process.pid
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(30)
 
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -199,7 +167,8 @@ def run(database_url: str, redis_url: str, args: argparse.Namespace) -> dict:
     )
     prepare(env, args.patients)
     rounds: list[dict] = []
-    with gunicorn(env, args.workers) as (a, a_pid), gunicorn(env, args.workers) as (b, b_pid):
+    with gunicorn(env, args.workers) as first, gunicorn(env, args.workers) as second:
+        a, a_pid, b, b_pid = first.base, first.pid, second.base, second.pid
         cookie, csrf = session_for(a)  # one login serves both instances
         wrk_env = dict(
             os.environ,
@@ -217,6 +186,9 @@ def run(database_url: str, redis_url: str, args: argparse.Namespace) -> dict:
             figures = drive(bases, servers, args.connections, args.seconds, wrk_env, label)
             print(json.dumps(figures), flush=True)
             rounds.append(figures)
+    tracebacks = first.tracebacks() + second.tracebacks()
+    for instance in (first, second):
+        instance.stderr.unlink()
     one = [r for r in rounds if r["instances"] == 1]
     two = [r for r in rounds if r["instances"] == 2]
     one_rps = round(statistics.median(r["requests_per_s"] for r in one), 1)
@@ -240,6 +212,7 @@ def run(database_url: str, redis_url: str, args: argparse.Namespace) -> dict:
         "ratio_two_over_one": round(statistics.median(ratios), 2),
         "ratios_per_round": [round(r, 2) for r in ratios],
         "errors": sum(r["errors"] + r["non_2xx"] for r in rounds),
+        "server_tracebacks": tracebacks,
         "rounds": rounds,
     }
 
@@ -275,7 +248,8 @@ def main() -> None:
         f"one instance {result['one_instance_rps']} req/s, two {result['two_instances_rps']} "
         f"req/s: ratio {result['ratio_two_over_one']}; errors {result['errors']}"
     )
-    out = ROOT / "bench/results/load_scale.json"
+    results = Path(os.environ.get("TRACKER_BENCH_RESULTS", ROOT / "bench/results"))
+    out = results / "load_scale.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import runpy
 import signal
 import statistics
 import subprocess
@@ -67,12 +66,6 @@ def request(port: int, method: str, path: str, body: Any = None, headers: dict |
     data = response.read()
     connection.close()
     return response, json.loads(data) if data else None
-
-
-def threads(url: str) -> int:
-    """Threads per worker that gunicorn.conf.py gives for this database."""
-    conf = runpy.run_path(str(common.ROOT / "gunicorn.conf.py"))
-    return int(os.environ.get("GUNICORN_THREADS") or conf["default_threads"](url))
 
 
 def start_gunicorn(url: str, port: int, patient_id: int, user_id: int) -> subprocess.Popen:
@@ -180,6 +173,7 @@ def main() -> None:
             db.session.remove()
             db.engine.dispose()
         port = common._free_port()
+        threads = common.gunicorn_threads({**os.environ, "DATABASE_URL": data.url})
         gunicorn = start_gunicorn(data.url, port, patient_id, user_id)
         try:
             cookie, csrf = session_for(port, email)
@@ -235,7 +229,7 @@ def main() -> None:
         "rows_written": rows_after - rows_before,
         "requests_that_write": written,
         "wrk": f"-t1 -c{args.connections} -d{args.seconds}s, {args.rounds} rounds, median run",
-        "gunicorn": f"2 workers, {threads(data.url)} thread(s) each (gunicorn.conf.py)",
+        "gunicorn": f"2 workers, {threads} thread(s) each (gunicorn.conf.py)",
         **chosen,
         "ratio_submission_rps_to_trivial": round(
             chosen["submission"]["rps"] / chosen["trivial"]["rps"], 3
