@@ -163,11 +163,13 @@ class Postgres:
 
     Started with ``-F`` (no fsync: it is a throwaway), which
     flatters absolute write figures; ratios against the insert baseline,
-    measured on the same server, are not affected.
+    measured on the same server, are not affected. ``fsync=True`` for a load that
+    should pay for durable commits as production does (bench/load_mixed.py).
     """
 
     root: Path
     port: int
+    fsync: bool = False
 
     @property
     def data(self) -> Path:
@@ -191,7 +193,9 @@ class Postgres:
             )
         with contextlib.suppress(subprocess.CalledProcessError):  # a server left running
             _as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
-        options = f"-F -p {self.port} -k {self.root} -c listen_addresses=127.0.0.1"
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1"
+        if not self.fsync:
+            options = f"-F {options}"
         _as_postgres(
             str(PG_BIN / "pg_ctl"),
             "-D",

@@ -52,7 +52,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import gunicorn_threads, percentile  # noqa: E402
+from common import Postgres, gunicorn_threads, percentile  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -115,68 +115,17 @@ def gunicorn(env: dict, workers: int = 2, extra: list[str] | None = None) -> Ite
 
 
 @contextmanager
-def throwaway_postgres():
-    """PostgreSQL 15 in a temp dir, run as the postgres user when we are root."""
-    pg_bin = sorted(Path("/usr/lib/postgresql").glob("*/bin"))[-1]
-    tmp = Path(tempfile.mkdtemp(prefix="pgload."))
-    port = free_port()
-    as_pg = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    if os.geteuid() == 0:
-        shutil.chown(tmp, "postgres")
-    subprocess.run(
-        [
-            *as_pg,
-            str(pg_bin / "initdb"),
-            "-D",
-            str(tmp / "data"),
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-            "--locale=C.UTF-8",
-        ],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    subprocess.run(
-        [
-            *as_pg,
-            str(pg_bin / "pg_ctl"),
-            "-D",
-            str(tmp / "data"),
-            "-l",
-            str(tmp / "log"),
-            "-w",
-            "-o",
-            f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1 -c max_connections=100",
-            "start",
-        ],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+def throwaway_postgres() -> Iterator[str]:
+    """PostgreSQL 15 in a temp dir, with fsync as in production; the URL of its "tracker"."""
+    server = Postgres(Path(tempfile.mkdtemp(prefix="pgload.")), free_port(), fsync=True)
+    server.start()
     try:
-        subprocess.run(
-            [
-                *as_pg,
-                str(pg_bin / "createdb"),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "-U",
-                "postgres",
-                "tracker",
-            ],
-            check=True,
-        )
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/tracker"
+        with server.admin() as admin:
+            admin.execute("CREATE DATABASE tracker")
+        yield server.url("tracker")
     finally:
-        subprocess.run(
-            [*as_pg, str(pg_bin / "pg_ctl"), "-D", str(tmp / "data"), "-m", "fast", "-w", "stop"],
-            stdout=subprocess.DEVNULL,
-        )
-        shutil.rmtree(tmp, ignore_errors=True)
+        server.stop()
+        shutil.rmtree(server.root, ignore_errors=True)
 
 
 def flask(env: dict, *args: str) -> str:
