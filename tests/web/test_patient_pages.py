@@ -96,7 +96,7 @@ def test_crisis_text_is_configurable(world):
     response = patient.post("/me/questionnaires/phq9", phq9_form([0] * 8 + [1]))
     html = text_of(patient.get(response.headers["Location"]))
     assert "Call the clinic&#39;s 24-hour line: 555-0100 &lt;now&gt;." in html
-    assert "988" not in html
+    assert "call or text 988" not in html  # the default crisis text is replaced, not added to
 
 
 def test_unanswered_questions_are_named_next_to_the_field_and_nothing_is_stored(world):

@@ -44,7 +44,7 @@ LINK = re.compile(r"https?://[^\s/]+/q/([A-Za-z0-9_\-]+)")
 # What a message leaving the system must never carry: a name, a score, a diagnosis or a
 # questionnaire's name.
 PRIVATE_WORDS = ("Synthetic", "Patient One", "PHQ", "phq9", "GAD", "PCL", "score")
-PRIVATE_WORDS += ("depress", "anxiety", "suicid")
+PRIVATE_WORDS += ("depress", "anxi", "suicid")
 
 
 def assert_private(body: str, subject: str) -> None:
